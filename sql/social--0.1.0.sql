@@ -697,14 +697,16 @@ CREATE VIEW social.open_requests AS
 COMMENT ON VIEW social.open_requests IS 'Friendship requests that are still waiting for an answer.';
 
 CREATE VIEW social.daily_actions AS
-	SELECT date_trunc('day', "timestamp" AT TIME ZONE 'UTC')::date AS day, action, count(*) AS actions
+	SELECT date_trunc('day', "timestamp" AT TIME ZONE 'UTC')::date AS day, 'friendship' AS kind,
+		   action, count(*) AS actions
 	FROM social.friendship_actions
-	GROUP BY 1, 2
+	GROUP BY 1, 3
 	UNION ALL
-	SELECT date_trunc('day', "timestamp" AT TIME ZONE 'UTC')::date, action, count(*)
+	SELECT date_trunc('day', "timestamp" AT TIME ZONE 'UTC')::date, 'block', action, count(*)
 	FROM social.block_actions
-	GROUP BY 1, 2;
-COMMENT ON VIEW social.daily_actions IS 'Actions per UTC day and kind, friendship and block actions.';
+	GROUP BY 1, 3;
+COMMENT ON VIEW social.daily_actions IS
+	'Actions per UTC day: kind friendship (request ... block) or block (block, unblock).';
 
 CREATE VIEW social.friend_counts AS
 	SELECT address::text AS address, (length(friends) / 20)::bigint AS friends
