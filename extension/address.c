@@ -42,7 +42,8 @@ AddressNormalize(const text *in, const char *what, char *out)
 
 	if (in == NULL)
 		ereport(ERROR, (errcode(ERRCODE_SOCIAL_INVALID_ADDRESS),
-						errmsg("%s address must not be null", what)));
+						what ? errmsg("%s address must not be null", what)
+							 : errmsg("address must not be null")));
 
 	s = VARDATA_ANY(in);
 	len = VARSIZE_ANY_EXHDR(in);
@@ -53,7 +54,8 @@ AddressNormalize(const text *in, const char *what, char *out)
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_SOCIAL_INVALID_ADDRESS),
-				 errmsg("invalid %s address: \"%s\"", what, text_to_cstring(in)),
+				 what ? errmsg("invalid %s address: \"%s\"", what, text_to_cstring(in))
+					  : errmsg("invalid address: \"%s\"", text_to_cstring(in)),
 				 errdetail("An address is \"0x\" followed by 40 hexadecimal digits."),
 				 errhint("Checksummed (mixed-case) addresses are accepted; spaces are not.")));
 
@@ -96,6 +98,6 @@ social_normalize_address(PG_FUNCTION_ARGS)
 {
 	char addr[ADDRESS_LEN + 1];
 
-	AddressFromArg(fcinfo, 0, "the", addr);
+	AddressFromArg(fcinfo, 0, NULL, addr);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(addr, ADDRESS_LEN));
 }

@@ -15,7 +15,7 @@
 
 /*
  * Validates 'in' and writes its lower-case form, NUL-terminated, to 'out'
- * (ADDRESS_LEN + 1 bytes).  'what' names the argument in the error.
+ * (ADDRESS_LEN + 1 bytes).  'what' names the argument in the error (NULL: none).
  * Raises SC010 on NULL or malformed input.
  */
 extern void AddressNormalize(const text *in, const char *what, char *out);

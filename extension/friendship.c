@@ -331,13 +331,13 @@ social_upsert_friendship(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_SOCIAL_SELF_ACTION),
 				 errmsg(action == FA_REQUEST ? "you cannot send a friendship request to yourself"
 											 : "you cannot act on a friendship with yourself")));
+	/* An empty message is no message. */
+	if (message != NULL && message[0] == '\0')
+		message = NULL;
 	if (message != NULL && action != FA_REQUEST)
 		ereport(ERROR, (errcode(ERRCODE_SOCIAL_MESSAGE_NOT_ALLOWED),
 						errmsg("a message can only be sent with a friendship request"),
 						errdetail("The action was \"%s\".", action_names[action])));
-	/* An empty message is no message. */
-	if (message != NULL && message[0] == '\0')
-		message = NULL;
 	PolicyCheckMessage(message);
 
 	SPI_connect();

@@ -548,18 +548,27 @@ CREATE FUNCTION social.upsert_profile(address text, name text DEFAULT NULL,
 									  profile_picture_url text DEFAULT NULL,
 									  name_color real[] DEFAULT NULL)
 	RETURNS void
-	LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	who text := social.normalize_address(address);
+BEGIN
+	IF name_color IS NOT NULL AND (cardinality(name_color) <> 3
+		OR EXISTS (SELECT FROM unnest(name_color) c WHERE c IS NULL OR c < 0 OR c > 1)) THEN
+		RAISE EXCEPTION 'invalid name_color: %', name_color
+			USING ERRCODE = 'SC012', HINT = 'Give three components {r,g,b}, each between 0 and 1.';
+	END IF;
 	INSERT INTO social.profiles AS p (address, name, has_claimed_name, profile_picture_url,
 									  name_color_r, name_color_g, name_color_b, updated_at)
-	VALUES (social.normalize_address(address), name, COALESCE(has_claimed_name, false),
-			profile_picture_url, name_color[1], name_color[2], name_color[3], now())
+	VALUES (who, upsert_profile.name, COALESCE(upsert_profile.has_claimed_name, false),
+			upsert_profile.profile_picture_url, name_color[1], name_color[2], name_color[3], now())
 	ON CONFLICT ON CONSTRAINT profiles_pkey DO UPDATE
 		SET name = EXCLUDED.name, has_claimed_name = EXCLUDED.has_claimed_name,
 			profile_picture_url = EXCLUDED.profile_picture_url,
 			name_color_r = EXCLUDED.name_color_r, name_color_g = EXCLUDED.name_color_g,
 			name_color_b = EXCLUDED.name_color_b, updated_at = now();
-END;
+END
+$fn$;
 COMMENT ON FUNCTION social.upsert_profile(text, text, boolean, text, real[]) IS
 	'Stores display data for an address (from a profile source); name_color is {r,g,b} in [0,1].';
 
@@ -567,18 +576,23 @@ CREATE FUNCTION social.get_profiles(addresses text[],
 									OUT address text, OUT name text, OUT has_claimed_name boolean,
 									OUT profile_picture_url text, OUT name_color real[])
 	RETURNS SETOF record
-	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+	LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+	IF addresses IS NULL THEN
+		RAISE EXCEPTION 'addresses must not be null' USING ERRCODE = 'SC013';
+	END IF;
 	-- Every address asked for comes back, known or not: a missing profile never hides a user.
-	SELECT a.address, COALESCE(p.name, ''), COALESCE(p.has_claimed_name, false),
-		   COALESCE(p.profile_picture_url, ''),
-		   CASE WHEN p.name_color_r IS NOT NULL
-				THEN ARRAY[p.name_color_r, p.name_color_g, p.name_color_b] END
-	FROM (SELECT DISTINCT social.normalize_address(x) AS address
-		  FROM unnest(addresses) AS x) a
-	LEFT JOIN social.profiles p ON p.address = a.address
-	ORDER BY a.address;
-END;
+	RETURN QUERY
+		SELECT a.addr, COALESCE(p.name, ''), COALESCE(p.has_claimed_name, false),
+			   COALESCE(p.profile_picture_url, ''),
+			   CASE WHEN p.name_color_r IS NOT NULL
+					THEN ARRAY[p.name_color_r, p.name_color_g, p.name_color_b] END
+		FROM (SELECT DISTINCT social.normalize_address(x) AS addr FROM unnest(addresses) AS x) a
+		LEFT JOIN social.profiles p ON p.address = a.addr
+		ORDER BY a.addr;
+END
+$fn$;
 COMMENT ON FUNCTION social.get_profiles(text[]) IS
 	'Display data for each address; unknown addresses come back with empty name and picture.';
 
