@@ -53,11 +53,11 @@ static SpiPlan plan_store = {"INSERT INTO social.friend_sets (address, friends) 
 							 2,
 							 {TEXTOID, BYTEAOID}};
 static SpiPlan plan_delete = {"DELETE FROM social.friend_sets WHERE address = $1", 1, {TEXTOID}};
-static SpiPlan plan_blocked_pair = {"SELECT 1 FROM social.blocks "
-									"WHERE (blocker_address = $1 AND blocked_address = $2) "
-									"   OR (blocker_address = $2 AND blocked_address = $1)",
-									2,
-									{TEXTOID, TEXTOID}};
+static SpiPlan plan_blocked_pair = {
+	"SELECT EXISTS (SELECT FROM social.blocks WHERE blocker_address = $1 AND blocked_address = $2) "
+	"    OR EXISTS (SELECT FROM social.blocks WHERE blocker_address = $2 AND blocked_address = $1)",
+	2,
+	{TEXTOID, TEXTOID}};
 
 /* A detoasted set: n entries of ADDRESS_RAW_LEN bytes. */
 typedef struct FriendSet
@@ -248,6 +248,16 @@ social_friends(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* Whether either of args[0], args[1] blocks the other. */
+static bool
+PairBlocked(Datum *args)
+{
+	bool isnull;
+
+	SpiPlanExec(&plan_blocked_pair, args, NULL, true, 1);
+	return DatumGetBool(SpiResultValue(0, 1, &isnull));
+}
+
 PG_FUNCTION_INFO_V1(social_mutual_friends);
 Datum
 social_mutual_friends(PG_FUNCTION_ARGS)
@@ -265,7 +275,7 @@ social_mutual_friends(PG_FUNCTION_ARGS)
 	SPI_connect();
 	args[0] = CStringGetTextDatum(me);
 	args[1] = CStringGetTextDatum(other);
-	if (strcmp(me, other) != 0 && SpiPlanExec(&plan_blocked_pair, args, NULL, true, 1) == 0)
+	if (strcmp(me, other) != 0 && !PairBlocked(args))
 	{
 		FriendSet a = FriendSetLoad(me, CurrentMemoryContext, true);
 		FriendSet b = FriendSetLoad(other, CurrentMemoryContext, true);

@@ -99,11 +99,6 @@ static SpiPlan plan_lookup = {
 	"FOR UPDATE",
 	2,
 	{TEXTOID, TEXTOID}};
-static SpiPlan plan_blocked = {"SELECT 1 FROM social.blocks "
-							   "WHERE (blocker_address = $1 AND blocked_address = $2) "
-							   "   OR (blocker_address = $2 AND blocked_address = $1)",
-							   2,
-							   {TEXTOID, TEXTOID}};
 static SpiPlan plan_insert_friendship = {
 	"INSERT INTO social.friendships (id, address_requester, address_requested, is_active, "
 	"                                last_action, last_actor, last_action_id) "
@@ -166,14 +161,6 @@ FriendshipLookup(const char *a, const char *b, FriendshipRow *row)
 	strlcpy(row->last_actor, TextDatumGetCString(SpiResultValue(0, 3, &isnull)),
 			sizeof(row->last_actor));
 	row->created_at = DatumGetTimestampTz(SpiResultValue(0, 4, &isnull));
-}
-
-bool
-FriendshipPairBlocked(const char *a, const char *b)
-{
-	Datum args[2] = {CStringGetTextDatum(a), CStringGetTextDatum(b)};
-
-	return SpiPlanExec(&plan_blocked, args, NULL, false, 1) > 0;
 }
 
 static bool
@@ -343,8 +330,7 @@ social_upsert_friendship(PG_FUNCTION_ARGS)
 	SPI_connect();
 	UserLockPair(actor, target);
 	FriendshipLookup(actor, target, &row);
-	PolicyCheckRates(actor, target, row.found ? &row.id : NULL);
-	if (FriendshipPairBlocked(actor, target))
+	if (PolicyCheckRates(actor, target, row.found ? &row.id : NULL))
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_SOCIAL_BLOCKED),

@@ -58,7 +58,6 @@ typedef struct FriendshipResult
  * (UserLockPair).
  */
 extern void FriendshipLookup(const char *a, const char *b, FriendshipRow *row);
-extern bool FriendshipPairBlocked(const char *a, const char *b);
 
 /* Raises SC001 unless the transition table allows 'action' by 'actor'. */
 extern void FriendshipCheck(const FriendshipRow *row, const char *actor, FriendshipAction action);

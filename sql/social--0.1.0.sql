@@ -363,7 +363,9 @@ COMMENT ON FUNCTION social.friendship_status(text, text) IS
 	'The friendship as me sees it: request_sent, request_received, canceled, accepted, rejected, deleted, blocked, none or blocked_by.';
 
 -- Open requests.  A request between a blocked pair cannot exist (a block records a block action),
--- the NOT EXISTS is a second line of defence for imported data.
+-- the NOT EXISTS is a second line of defence for imported data.  A friendship's updated_at is the
+-- time of its last action, so the page is sorted and cut before any log row is read: only the
+-- messages of the page's requests are fetched.
 CREATE FUNCTION social.pending_requests(me text, "limit" integer DEFAULT NULL,
 										"offset" integer DEFAULT NULL,
 										OUT id uuid, OUT address text, OUT created_at timestamptz,
@@ -372,22 +374,26 @@ CREATE FUNCTION social.pending_requests(me text, "limit" integer DEFAULT NULL,
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
 	WITH p AS (SELECT social.normalize_address(me) AS me),
-	r AS (
-		SELECT f.id, f.last_actor::text AS address, a."timestamp" AS created_at,
-			   a.metadata ->> 'message' AS message
+	page AS (
+		SELECT f.id, f.last_actor::text AS address, f.updated_at AS created_at, f.last_action_id,
+			   count(*) OVER () AS total
 		FROM p, social.friendships f
-		JOIN social.friendship_actions a ON a.id = f.last_action_id
 		WHERE f.last_action = 'request'
 		  AND (CASE WHEN f.last_actor = f.address_requester THEN f.address_requested
 					ELSE f.address_requester END) = p.me
 		  AND NOT EXISTS (SELECT FROM social.blocks b
-						  WHERE (b.blocker_address = p.me AND b.blocked_address = f.last_actor)
-							 OR (b.blocker_address = f.last_actor AND b.blocked_address = p.me))
+						  WHERE b.blocker_address = p.me AND b.blocked_address = f.last_actor)
+		  AND NOT EXISTS (SELECT FROM social.blocks b
+						  WHERE b.blocker_address = f.last_actor AND b.blocked_address = p.me)
+		ORDER BY f.updated_at DESC, f.last_actor
+		LIMIT social.clamp_limit("limit", 100, 200) OFFSET social.clamp_offset("offset")
 	)
-	SELECT r.id, r.address, r.created_at, r.message, count(*) OVER ()
-	FROM r
-	ORDER BY r.created_at DESC, r.address
-	LIMIT social.clamp_limit("limit", 100, 200) OFFSET social.clamp_offset("offset");
+	SELECT page.id, page.address, page.created_at,
+		   (SELECT a.metadata ->> 'message' FROM social.friendship_actions a
+			WHERE a.id = page.last_action_id),
+		   page.total
+	FROM page
+	ORDER BY page.created_at DESC, page.address;
 END;
 COMMENT ON FUNCTION social.pending_requests(text, integer, integer) IS
 	'Requests others sent to me, newest first; limit defaults to 100, clamped at 200.';
@@ -404,18 +410,26 @@ BEGIN ATOMIC
 		SELECT f.id,
 			   (CASE WHEN f.address_requester = p.me THEN f.address_requested
 					 ELSE f.address_requester END)::text AS address,
-			   a."timestamp" AS created_at, a.metadata ->> 'message' AS message
+			   f.updated_at AS created_at, f.last_action_id
 		FROM p, social.friendships f
-		JOIN social.friendship_actions a ON a.id = f.last_action_id
 		WHERE f.last_action = 'request' AND f.last_actor = p.me
+	),
+	page AS (
+		SELECT r.id, r.address, r.created_at, r.last_action_id, count(*) OVER () AS total
+		FROM r, p
+		WHERE NOT EXISTS (SELECT FROM social.blocks b
+						  WHERE b.blocker_address = p.me AND b.blocked_address = r.address)
+		  AND NOT EXISTS (SELECT FROM social.blocks b
+						  WHERE b.blocker_address = r.address AND b.blocked_address = p.me)
+		ORDER BY r.created_at DESC, r.address
+		LIMIT social.clamp_limit("limit", 100, 200) OFFSET social.clamp_offset("offset")
 	)
-	SELECT r.id, r.address, r.created_at, r.message, count(*) OVER ()
-	FROM r, p
-	WHERE NOT EXISTS (SELECT FROM social.blocks b
-					  WHERE (b.blocker_address = p.me AND b.blocked_address = r.address)
-						 OR (b.blocker_address = r.address AND b.blocked_address = p.me))
-	ORDER BY r.created_at DESC, r.address
-	LIMIT social.clamp_limit("limit", 100, 200) OFFSET social.clamp_offset("offset");
+	SELECT page.id, page.address, page.created_at,
+		   (SELECT a.metadata ->> 'message' FROM social.friendship_actions a
+			WHERE a.id = page.last_action_id),
+		   page.total
+	FROM page
+	ORDER BY page.created_at DESC, page.address;
 END;
 COMMENT ON FUNCTION social.sent_requests(text, integer, integer) IS
 	'Requests I sent that are still open, newest first; limit defaults to 100, clamped at 200.';
