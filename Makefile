@@ -13,12 +13,14 @@ CLANG_FORMAT ?= clang-format
 HARNESS_OPTS ?=
 HARNESS := bash tools/pg_harness
 
-# Every Debian 12 package the project needs to build, test and run.
+# Every Debian 12 package the project needs to build, test and run. Node.js and npm (for the
+# compatibility test with the official client packages) are checked by command, not by package:
+# a Node.js from elsewhere that brings its own npm is fine.
 DEB_PACKAGES := \
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev \
 	libwebsockets-dev libwebsockets-evlib-uv libhiredis-dev libnats-dev nats-server redis-server \
 	protobuf-c-compiler libprotobuf-c-dev libsecp256k1-dev libuv1-dev libcmocka-dev \
-	libjansson-dev pkg-config gcc make clang-format iproute2
+	libjansson-dev pkg-config gcc make clang-format iproute2 curl
 
 # C sources under clang-format: the extension, and the daemon and unit tests once they exist.
 FORMAT_DIRS := $(wildcard extension daemon test/unit)
@@ -31,6 +33,7 @@ SHELL := /bin/bash
 
 all:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG)
+	$(MAKE) -C daemon
 
 # As root, or when the PostgreSQL directories are writable, no sudo; else sudo if there is one.
 install: all
@@ -51,6 +54,7 @@ deps:
 	for pkg in $(DEB_PACKAGES); do \
 		[[ $$installed == *" $$pkg "* ]] || missing+=("$$pkg"); \
 	done; \
+	command -v npm >/dev/null 2>&1 || missing+=(nodejs npm); \
 	if [ $${#missing[@]} -eq 0 ]; then exit 0; fi; \
 	echo "deps: installing $${missing[*]}"; \
 	if [ "$$(id -u)" = 0 ]; then sudo=(); \
@@ -78,9 +82,13 @@ version-check:
 	fi; \
 	echo "version-check: $$control_version"
 
+# `install` builds the daemon too (all); the unit test binaries are built here, so a build error
+# stops at once. The harness then runs every suite, the daemon's unit tests (make -C daemon
+# check-unit) and its black-box suites (test/e2e, test/compat) included, under one summary.
 check: deps
 	@$(MAKE) --no-print-directory version-check
 	@$(MAKE) --no-print-directory install
+	@$(MAKE) --no-print-directory -C daemon unit
 	@$(HARNESS) $(HARNESS_OPTS) --check
 
 # The local stack in the foreground, its cluster kept in .run/pg; Ctrl-C stops it.
@@ -115,13 +123,14 @@ format-check:
 
 clean:
 	@if [ -f extension/Makefile ]; then $(MAKE) -C extension clean PG_CONFIG=$(PG_CONFIG); fi
+	@if [ -f daemon/Makefile ]; then $(MAKE) -C daemon clean; fi
 	rm -rf build tmp_check log \
 		test/regress/results test/regress/regression.diffs test/regress/regression.out \
 		test/isolation/output_iso
 
 help:
 	@echo 'make deps          install missing Debian packages (apt-get)'
-	@echo 'make [all]         build the extension'
+	@echo 'make [all]         build the extension, sociald and socialctl'
 	@echo 'make install       install the extension into PostgreSQL 15'
 	@echo 'make check         build, install, run every test against a throw-away server'
 	@echo 'make run           local stack in the foreground (cluster in .run/pg), Ctrl-C stops it'
@@ -129,4 +138,4 @@ help:
 	@echo 'make format        clang-format the C sources in place'
 	@echo 'make format-check  list C sources that are not clang-formatted'
 	@echo 'make version-check control file and extension/Makefile agree on the version'
-	@echo 'make clean         remove build outputs'
+	@echo 'make clean         remove build outputs (extension and daemon)'
