@@ -223,7 +223,7 @@ EmitPage(FunctionCallInfo fcinfo, FriendSet set, const int64 *idx, int64 total, 
 		bool  nulls[2] = {false, false};
 
 		AddressFromRaw(set.data + (idx ? idx[i] : i) * ADDRESS_RAW_LEN, addr);
-		values[0] = CStringGetTextDatum(addr);
+		values[0] = PointerGetDatum(cstring_to_text_with_len(addr, ADDRESS_LEN));
 		values[1] = Int64GetDatum(total);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

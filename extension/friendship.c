@@ -4,7 +4,7 @@
  *	  The friendship state machine: one transition table, one choke point.
  *
  * A friendship is one row per unordered pair (social.friendships, guarded by
- * an exclusion constraint) plus its append-only action log.  Its state is
+ * a unique index on the unordered pair) plus its append-only action log.  Its state is
  * its last action, or "none" when the pair never acted.  Which action may
  * follow which, and by whom, is the table 'transitions' below and nothing
  * else; FriendshipApply() is the only code that changes a state, and it

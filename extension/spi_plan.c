@@ -16,7 +16,13 @@ SpiPlanExec(SpiPlan *p, Datum *values, const char *nulls, bool read_only, long c
 
 	if (p->plan == NULL)
 	{
-		SPIPlanPtr plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+		/*
+		 * Always the generic plan: every statement here is a handful of index probes whose
+		 * best plan does not depend on the values, and a custom plan would be planned anew on
+		 * every call (time-window parameters make custom plans look cheaper than they are).
+		 */
+		SPIPlanPtr plan =
+			SPI_prepare_cursor(p->sql, p->nargs, p->argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s", p->sql,

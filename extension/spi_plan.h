@@ -15,7 +15,8 @@
 /*
  * One statement: its SQL (with $n parameters only, never formatted values)
  * and argument types.  'plan' starts NULL and is filled on first use, then
- * kept with SPI_keepplan; the plan cache replans it after DDL.
+ * kept with SPI_keepplan; it always runs the generic plan, which the plan cache replans after
+ * DDL.
  */
 typedef struct SpiPlan
 {
