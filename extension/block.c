@@ -100,7 +100,7 @@ social_block_user(PG_FUNCTION_ARGS)
 		FriendshipRow row;
 
 		FriendshipLookup(blocker, blocked, &row);
-		(void) PolicyCheckRates(blocker, blocked, row.found ? &row.id : NULL);
+		PolicyCheckRates(blocker, blocked, row.actor_actions, row.pair_actions);
 
 		SpiPlanExec(&plan_insert_block, args, NULL, false, 0);
 		blocked_at = DatumGetTimestampTz(SpiResultValue(0, 1, &isnull));
@@ -141,7 +141,7 @@ social_unblock_user(PG_FUNCTION_ARGS)
 		FriendshipRow row;
 
 		FriendshipLookup(blocker, blocked, &row);
-		(void) PolicyCheckRates(blocker, blocked, row.found ? &row.id : NULL);
+		PolicyCheckRates(blocker, blocked, row.actor_actions, row.pair_actions);
 
 		SpiPlanExec(&plan_delete_block, args, NULL, false, 0);
 		args[2] = CStringGetTextDatum("unblock");

@@ -38,6 +38,7 @@
 
 #include "friendship.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "errors.h"
 #include "executor/spi.h"
@@ -92,34 +93,61 @@ static const char *const actor_status[FA_COUNT] = {
 	[FA_CANCEL] = "canceled",	   [FA_DELETE] = "deleted",	 [FA_BLOCK] = "blocked",
 };
 
+/*
+ * Everything a write decides on, in one statement: the pair's row, locked (a LATERAL subquery
+ * may lock; the outer row exists even when the pair has none), the actor's and the pair's
+ * mutations in the rate window, and the blocks both ways.  Side effects of blocks (the 'block'
+ * friendship action, the 'delete' an unblock records) are not counted twice (policy.c).
+ * $1 = actor, $2 = target, $3/$4 = the pair in address order, $5 = start of the window.
+ */
 static SpiPlan plan_lookup = {
-	"SELECT id, last_action, last_actor::text, created_at FROM social.friendships "
-	"WHERE LEAST(address_requester::text, address_requested::text) = $1 "
-	"  AND GREATEST(address_requester::text, address_requested::text) = $2 "
-	"FOR UPDATE",
-	2,
-	{TEXTOID, TEXTOID}};
-static SpiPlan plan_insert_friendship = {
-	"INSERT INTO social.friendships (id, address_requester, address_requested, is_active, "
-	"                                last_action, last_actor, last_action_id) "
-	"VALUES ($1, $2, $3, $4, $5, $2, $6) RETURNING created_at",
-	6,
-	{UUIDOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, UUIDOID}};
-static SpiPlan plan_update_friendship = {
-	"UPDATE social.friendships SET is_active = $2, last_action = $3, last_actor = $4, "
-	"       last_action_id = $5, updated_at = now() "
-	"WHERE id = $1",
+	"SELECT f.id, f.last_action, f.last_actor::text, f.created_at, "
+	"  (SELECT count(*) FROM social.friendship_actions a "
+	"    WHERE a.acting_user = $1 AND a.\"timestamp\" > $5 AND a.action <> 'block' "
+	"      AND a.metadata IS DISTINCT FROM '{\"reason\": \"unblock\"}'::jsonb) "
+	"  + (SELECT count(*) FROM social.block_actions b "
+	"    WHERE b.blocker_address = $1 AND b.\"timestamp\" > $5), "
+	"  (SELECT count(*) FROM social.friendship_actions a "
+	"    WHERE a.friendship_id = f.id AND a.\"timestamp\" > $5 AND a.action <> 'block' "
+	"      AND a.metadata IS DISTINCT FROM '{\"reason\": \"unblock\"}'::jsonb) "
+	"  + (SELECT count(*) FROM social.block_actions b "
+	"    WHERE b.blocker_address IN ($1, $2) AND b.blocked_address IN ($1, $2) "
+	"      AND b.\"timestamp\" > $5), "
+	"  EXISTS (SELECT FROM social.blocks WHERE blocker_address = $1 AND blocked_address = $2) "
+	"  OR EXISTS (SELECT FROM social.blocks WHERE blocker_address = $2 AND blocked_address = $1) "
+	"FROM (SELECT) AS one "
+	"LEFT JOIN LATERAL ("
+	"  SELECT id, last_action, last_actor, created_at FROM social.friendships "
+	"  WHERE LEAST(address_requester::text, address_requested::text) = $3 "
+	"    AND GREATEST(address_requester::text, address_requested::text) = $4 "
+	"  FOR UPDATE) f ON true",
 	5,
-	{UUIDOID, BOOLOID, TEXTOID, TEXTOID, UUIDOID}};
-static SpiPlan plan_insert_action = {
-	"INSERT INTO social.friendship_actions (id, friendship_id, action, acting_user, target_user, "
-	"                                       metadata) "
-	"VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::text IS NOT NULL "
-	"                                 THEN jsonb_build_object('message', $6::text) "
-	"                                 WHEN $7::text IS NOT NULL "
-	"                                 THEN jsonb_build_object('reason', $7::text) END)",
-	7,
-	{UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}};
+	{TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}};
+
+/*
+ * The write, in one statement each way: the friendship row (new, or its last action moved on)
+ * and the action appended to the log.  The action's metadata is built by jsonb_build_object,
+ * never by formatting text.
+ */
+#define ACTION_INSERT                                                                              \
+	"INSERT INTO social.friendship_actions (id, friendship_id, action, acting_user, target_user, " \
+	"                                       metadata) "                                            \
+	"VALUES ($6, $1, $5, $2, $3, CASE WHEN $7::text IS NOT NULL "                                  \
+	"                                 THEN jsonb_build_object('message', $7::text) "               \
+	"                                 WHEN $8::text IS NOT NULL "                                  \
+	"                                 THEN jsonb_build_object('reason', $8::text) END)"
+static SpiPlan plan_insert = {
+	"WITH f AS (INSERT INTO social.friendships (id, address_requester, address_requested, "
+	"                                           is_active, last_action, last_actor, last_action_id) "
+	"           VALUES ($1, $2, $3, $4, $5, $2, $6)) " ACTION_INSERT,
+	8,
+	{UUIDOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID}};
+static SpiPlan plan_update = {
+	"WITH f AS (UPDATE social.friendships SET is_active = $4, last_action = $5, last_actor = $2, "
+	"                  last_action_id = $6, updated_at = now() "
+	"           WHERE id = $1) " ACTION_INSERT,
+	8,
+	{UUIDOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID}};
 
 /* A random uuid that survives SPI_finish. */
 static Datum
@@ -139,22 +167,31 @@ StateFromName(const char *name)
 }
 
 void
-FriendshipLookup(const char *a, const char *b, FriendshipRow *row)
+FriendshipLookup(const char *actor, const char *target, FriendshipRow *row)
 {
-	Datum args[2];
+	bool  ordered = strcmp(actor, target) < 0;
+	Datum args[5];
 	bool  isnull;
 
-	args[0] = CStringGetTextDatum(strcmp(a, b) < 0 ? a : b);
-	args[1] = CStringGetTextDatum(strcmp(a, b) < 0 ? b : a);
+	args[0] = CStringGetTextDatum(actor);
+	args[1] = CStringGetTextDatum(target);
+	args[2] = ordered ? args[0] : args[1];
+	args[3] = ordered ? args[1] : args[0];
+	args[4] = TimestampTzGetDatum(GetCurrentTimestamp() - POLICY_RATE_WINDOW_USECS);
 
 	memset(row, 0, sizeof(*row));
 	row->state = FS_NONE;
-	if (SpiPlanExec(&plan_lookup, args, NULL, false, 2) == 0)
-		return;
-	if (SPI_processed > 1)
-		elog(ERROR, "pair %s, %s has %llu friendship rows", a, b,
+	if (SpiPlanExec(&plan_lookup, args, NULL, false, 2) != 1)
+		elog(ERROR, "pair %s, %s: lookup returned %llu rows", actor, target,
 			 (unsigned long long) SPI_processed);
 
+	row->actor_actions = DatumGetInt64(SpiResultValue(0, 5, &isnull));
+	row->pair_actions = DatumGetInt64(SpiResultValue(0, 6, &isnull));
+	row->blocked = DatumGetBool(SpiResultValue(0, 7, &isnull));
+
+	(void) SpiResultValue(0, 1, &isnull);
+	if (isnull)
+		return;
 	row->found = true;
 	row->id = SPI_datumTransfer(SpiResultValue(0, 1, &isnull), false, UUID_LEN);
 	row->state = StateFromName(TextDatumGetCString(SpiResultValue(0, 2, &isnull)));
@@ -209,45 +246,29 @@ FriendshipApply(FriendshipRow *row, const char *actor, const char *target, Frien
 	FriendshipState from = row->state;
 	FriendshipState to = action_result[action];
 	Datum			action_id = NewUuid();
-	Datum			args[7];
-	char			nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	bool			isnull;
+	Datum			args[8];
+	char			nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	FriendshipCheck(row, actor, action);
 
 	if (!row->found)
 	{
 		row->id = NewUuid();
-		args[0] = row->id;
-		args[1] = CStringGetTextDatum(actor);
-		args[2] = CStringGetTextDatum(target);
-		args[3] = BoolGetDatum(to == FS_ACCEPT);
-		args[4] = CStringGetTextDatum(state_names[to]);
-		args[5] = action_id;
-		SpiPlanExec(&plan_insert_friendship, args, NULL, false, 0);
-		row->created_at = DatumGetTimestampTz(SpiResultValue(0, 1, &isnull));
-		row->found = true;
+		/* The row's created_at defaults to now(), the transaction's start. */
+		row->created_at = GetCurrentTransactionStartTimestamp();
 	}
-	else
-	{
-		args[0] = row->id;
-		args[1] = BoolGetDatum(to == FS_ACCEPT);
-		args[2] = CStringGetTextDatum(state_names[to]);
-		args[3] = CStringGetTextDatum(actor);
-		args[4] = action_id;
-		SpiPlanExec(&plan_update_friendship, args, NULL, false, 0);
-	}
-
-	args[0] = action_id;
-	args[1] = row->id;
-	args[2] = CStringGetTextDatum(action_names[action]);
-	args[3] = CStringGetTextDatum(actor);
-	args[4] = CStringGetTextDatum(target);
-	args[5] = message ? CStringGetTextDatum(message) : (Datum) 0;
-	nulls[5] = message ? ' ' : 'n';
-	args[6] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	nulls[6] = reason ? ' ' : 'n';
-	SpiPlanExec(&plan_insert_action, args, nulls, false, 0);
+	args[0] = row->id;
+	args[1] = CStringGetTextDatum(actor);
+	args[2] = CStringGetTextDatum(target);
+	args[3] = BoolGetDatum(to == FS_ACCEPT);
+	args[4] = CStringGetTextDatum(action_names[action]);
+	args[5] = action_id;
+	args[6] = message ? CStringGetTextDatum(message) : (Datum) 0;
+	nulls[6] = message ? ' ' : 'n';
+	args[7] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[7] = reason ? ' ' : 'n';
+	SpiPlanExec(row->found ? &plan_update : &plan_insert, args, nulls, false, 0);
+	row->found = true;
 
 	/* Friend sets follow the friends relation: entering or leaving accept. */
 	if (to == FS_ACCEPT && from != FS_ACCEPT)
@@ -330,7 +351,8 @@ social_upsert_friendship(PG_FUNCTION_ARGS)
 	SPI_connect();
 	UserLockPair(actor, target);
 	FriendshipLookup(actor, target, &row);
-	if (PolicyCheckRates(actor, target, row.found ? &row.id : NULL))
+	PolicyCheckRates(actor, target, row.actor_actions, row.pair_actions);
+	if (row.blocked)
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_SOCIAL_BLOCKED),

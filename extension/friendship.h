@@ -35,7 +35,10 @@ typedef enum FriendshipAction
 	FA_COUNT
 } FriendshipAction;
 
-/* A pair's friendship row as read, locked, by FriendshipLookup. */
+/*
+ * What a write needs to know about a pair, read by FriendshipLookup in one statement: the
+ * friendship row (locked), what the policies count, and whether a block stands between them.
+ */
 typedef struct FriendshipRow
 {
 	bool			found;
@@ -43,6 +46,9 @@ typedef struct FriendshipRow
 	FriendshipState state;
 	char			last_actor[ADDRESS_LEN + 1];
 	TimestampTz		created_at;
+	int64			actor_actions; /* by the actor in the rate window */
+	int64			pair_actions;  /* on the pair in the rate window */
+	bool			blocked;	   /* either user blocks the other */
 } FriendshipRow;
 
 typedef struct FriendshipResult
@@ -57,7 +63,7 @@ typedef struct FriendshipResult
  * All of these run inside an SPI connection with both users' locks held
  * (UserLockPair).
  */
-extern void FriendshipLookup(const char *a, const char *b, FriendshipRow *row);
+extern void FriendshipLookup(const char *actor, const char *target, FriendshipRow *row);
 
 /* Raises SC001 unless the transition table allows 'action' by 'actor'. */
 extern void FriendshipCheck(const FriendshipRow *row, const char *actor, FriendshipAction action);

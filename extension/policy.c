@@ -30,29 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#define RATE_WINDOW_USECS (60 * USECS_PER_SEC)
 
-/*
- * One statement for everything a write needs to know about the pair before it decides: the
- * actor's and the pair's actions in the window, and whether either user blocks the other.
- * $3 (friendship id) is NULL for a pair without a friendship row.
- */
-static SpiPlan plan_pair_facts = {
-	"SELECT (SELECT count(*) FROM social.friendship_actions "
-	"        WHERE acting_user = $1 AND \"timestamp\" > $2 AND action <> 'block' "
-	"          AND metadata IS DISTINCT FROM '{\"reason\": \"unblock\"}'::jsonb)"
-	"     + (SELECT count(*) FROM social.block_actions "
-	"        WHERE blocker_address = $1 AND \"timestamp\" > $2), "
-	"       (SELECT count(*) FROM social.friendship_actions "
-	"        WHERE friendship_id = $3 AND \"timestamp\" > $2 AND action <> 'block' "
-	"          AND metadata IS DISTINCT FROM '{\"reason\": \"unblock\"}'::jsonb)"
-	"     + (SELECT count(*) FROM social.block_actions "
-	"        WHERE blocker_address IN ($1, $4) AND blocked_address IN ($1, $4) "
-	"          AND \"timestamp\" > $2), "
-	"       EXISTS (SELECT FROM social.blocks WHERE blocker_address = $1 AND blocked_address = $4) "
-	"       OR EXISTS (SELECT FROM social.blocks WHERE blocker_address = $4 AND blocked_address = $1)",
-	4,
-	{TEXTOID, TIMESTAMPTZOID, UUIDOID, TEXTOID}};
 static SpiPlan plan_pending = {
 	"SELECT count(*) FROM social.friendships WHERE last_action = 'request' AND last_actor = $1",
 	1,
@@ -67,39 +45,24 @@ CountOf(SpiPlan *plan, Datum *args, const char *nulls)
 	return DatumGetInt64(SpiResultValue(0, 1, &isnull));
 }
 
-bool
-PolicyCheckRates(const char *actor, const char *target, Datum *friendship_id)
+void
+PolicyCheckRates(const char *actor, const char *target, int64 actor_actions, int64 pair_actions)
 {
-	Datum args[4];
-	char  nulls[4] = {' ', ' ', friendship_id ? ' ' : 'n', ' '};
-	bool  isnull;
-	int64 actor_n;
-	int64 pair_n;
-
-	args[0] = CStringGetTextDatum(actor);
-	args[1] = TimestampTzGetDatum(GetCurrentTimestamp() - RATE_WINDOW_USECS);
-	args[2] = friendship_id ? *friendship_id : (Datum) 0;
-	args[3] = CStringGetTextDatum(target);
-	SpiPlanExec(&plan_pair_facts, args, nulls, false, 1);
-	actor_n = DatumGetInt64(SpiResultValue(0, 1, &isnull));
-	pair_n = DatumGetInt64(SpiResultValue(0, 2, &isnull));
-
-	if (social_actor_actions_per_minute > 0 && actor_n >= social_actor_actions_per_minute)
-		ereport(ERROR, (errcode(ERRCODE_SOCIAL_RATE_LIMITED),
-						errmsg("too many friendship or block actions, please try again later"),
-						errdetail("%s took %lld actions in the last 60 seconds; the limit is %d.",
-								  actor, (long long) actor_n, social_actor_actions_per_minute),
-						errhint("The limit is the setting social.actor_actions_per_minute.")));
-	if (social_pair_actions_per_minute > 0 && pair_n >= social_pair_actions_per_minute)
+	if (social_actor_actions_per_minute > 0 && actor_actions >= social_actor_actions_per_minute)
+		ereport(ERROR,
+				(errcode(ERRCODE_SOCIAL_RATE_LIMITED),
+				 errmsg("too many friendship or block actions, please try again later"),
+				 errdetail("%s took %lld actions in the last 60 seconds; the limit is %d.", actor,
+						   (long long) actor_actions, social_actor_actions_per_minute),
+				 errhint("The limit is the setting social.actor_actions_per_minute.")));
+	if (social_pair_actions_per_minute > 0 && pair_actions >= social_pair_actions_per_minute)
 		ereport(
 			ERROR,
 			(errcode(ERRCODE_SOCIAL_RATE_LIMITED),
 			 errmsg("too many friendship or block actions, please try again later"),
 			 errdetail("The pair %s, %s saw %lld actions in the last 60 seconds; the limit is %d.",
-					   actor, target, (long long) pair_n, social_pair_actions_per_minute),
+					   actor, target, (long long) pair_actions, social_pair_actions_per_minute),
 			 errhint("The limit is the setting social.pair_actions_per_minute.")));
-
-	return DatumGetBool(SpiResultValue(0, 3, &isnull));
 }
 
 void
