@@ -45,7 +45,7 @@
 /* A real first frame is about 1.5 KB (three links double-encoded); anything near this size is
  * not an auth frame, and refusing it before parsing keeps a hostile client from making a
  * thread-pool worker chew megabytes. */
-#define AUTH_MAX_FRAME (64 * 1024)
+#define AUTH_MAX_FRAME AUTH_FRAME_MAX
 #define AUTH_MAX_LINKS 10
 
 #define AUTH_CHAIN_HEADER "x-identity-auth-chain-"
@@ -562,7 +562,7 @@ auth_chain_clear(AuthChain *chain)
 static AuthStatus
 auth_chain_extract(json_t *headers, AuthChain *chain)
 {
-	char key[sizeof(AUTH_CHAIN_HEADER) + 8];
+	char key[sizeof(AUTH_CHAIN_HEADER) + 11]; /* room for any int */
 
 	for (int i = 0; i < AUTH_MAX_LINKS; i++)
 	{
@@ -1007,7 +1007,7 @@ static int
 auth_frame_add_link(json_t *frame, int index, const char *type, const char *payload,
 					const uint8_t *key)
 {
-	char	header[sizeof(AUTH_CHAIN_HEADER) + 8];
+	char	header[sizeof(AUTH_CHAIN_HEADER) + 11]; /* room for any int */
 	char	sig_hex[AUTH_SIGNATURE_HEX_LEN + 1] = "";
 	uint8_t sig[AUTH_SIGNATURE_LEN];
 	json_t *link;

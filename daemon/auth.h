@@ -14,6 +14,10 @@
 
 #define AUTH_ADDRESS_LEN 42
 
+/* The largest first frame auth_verify reads; a larger one is AUTH_NOT_JSON. A real one is about
+ * 1.5 KB, so a connection can be refused as soon as its first frame announces more. */
+#define AUTH_FRAME_MAX (64 * 1024)
+
 typedef enum AuthStatus
 {
 	AUTH_OK = 0,

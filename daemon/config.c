@@ -15,10 +15,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include "archipelago.h"
+#include "kvs.h"
+
 #define FIELD(f) offsetof(Config, f), sizeof(((Config *) 0)->f)
 
 #define KIB 1024LL
 #define MIB (1024LL * 1024LL)
+
+static int check_presence_sources(const char *value, char *why, size_t whylen);
+static int check_redis_url(const char *value, char *why, size_t whylen);
+static int check_nats_url(const char *value, char *why, size_t whylen);
+static int check_nats_token(const char *value, char *why, size_t whylen);
+static int check_http_url(const char *value, char *why, size_t whylen);
 
 const ConfigEntry config_entries[] = {
 	{"host", "WS_HOST", CONFIG_STRING, "0.0.0.0", 0, 0, FIELD(host),
@@ -78,6 +87,32 @@ const ConfigEntry config_entries[] = {
 	 "Queries waiting for a free PostgreSQL connection; beyond this they fail at once."},
 	{"log-level", "LOG_LEVEL", CONFIG_LOG_LEVEL, "info", 0, 0, FIELD(log_level),
 	 "error, warn, info or debug."},
+	{"presence-sources", "PRESENCE_SOURCES", CONFIG_STRING, "auto", 0, 0, FIELD(presence_sources),
+	 "What this instance feeds into presence: a comma list of nats, archipelago, socket; auto = "
+	 "socket, plus nats when NATS_URL is set, plus archipelago when ARCHIPELAGO_STATS_URL is set; "
+	 "none = nothing (friends' presence from other instances is still served).",
+	 false, check_presence_sources},
+	{"presence-ttl", "PRESENCE_TTL_IN_MS", CONFIG_MS, "90000", 3000, 86400000,
+	 FIELD(presence_ttl_ms),
+	 "A source's word that a user is online lasts this long; silence beyond it is offline."},
+	{"presence-sessions", "PRESENCE_SESSIONS", CONFIG_BOOL, "on", 0, 0, FIELD(presence_sessions),
+	 "Record presence sessions in social.presence_sessions (batched, at most one write a second)."},
+	{"redis-url", "REDIS_URL", CONFIG_STRING, "redis://127.0.0.1:6379", 0, 0, FIELD(redis_url),
+	 "Redis for presence: redis://[[user]:password@]host[:port][/db].", false, check_redis_url},
+	{"nats-url", "NATS_URL", CONFIG_STRING, "", 0, 0, FIELD(nats_url),
+	 "NATS servers for peer events (nats://host:port, comma-separated); empty: no NATS source.",
+	 true, check_nats_url},
+	{"nats-queue-group", "NATS_QUEUE_GROUP", CONFIG_STRING, "sociald-presence", 0, 0,
+	 FIELD(nats_queue_group),
+	 "NATS queue group of every instance: each peer event is handled by one of them.", false,
+	 check_nats_token},
+	{"archipelago-stats-url", "ARCHIPELAGO_STATS_URL", CONFIG_STRING, "", 0, 0,
+	 FIELD(archipelago_stats_url),
+	 "Archipelago stats base URL (GET <url>/peers is polled); empty: no Archipelago source.", true,
+	 check_http_url},
+	{"archipelago-poll-interval", "ARCHIPELAGO_POLL_INTERVAL_IN_MS", CONFIG_MS, "5000", 500,
+	 3600000, FIELD(archipelago_poll_interval_ms),
+	 "How often one instance polls Archipelago's /peers."},
 };
 
 const size_t config_entry_count = sizeof(config_entries) / sizeof(config_entries[0]);
@@ -243,7 +278,7 @@ config_set(Config *cfg, const ConfigEntry *e, const char *value, char *err, size
 			return 0;
 		case CONFIG_STRING:
 		case CONFIG_CONNINFO:
-			if (value[0] == '\0')
+			if (value[0] == '\0' && !e->allow_empty)
 			{
 				snprintf(err, errlen, "%s (--%s): must not be empty", e->env, e->name);
 				return -1;
@@ -255,6 +290,11 @@ config_set(Config *cfg, const ConfigEntry *e, const char *value, char *err, size
 				return -1;
 			}
 			if (e->type == CONFIG_CONNINFO && check_conninfo(value, why, sizeof(why)) != 0)
+			{
+				snprintf(err, errlen, "%s (--%s): %s", e->env, e->name, why);
+				return -1;
+			}
+			if (e->check && value[0] != '\0' && e->check(value, why, sizeof(why)) != 0)
 			{
 				snprintf(err, errlen, "%s (--%s): %s", e->env, e->name, why);
 				return -1;
@@ -358,6 +398,24 @@ config_load(Config *cfg, int argc, char *const argv[], char *const envp[], char 
 		if (config_set(cfg, e, eq + 1, err, errlen) != 0)
 			return CONFIG_ERROR;
 	}
+	/* Settings that only make sense together. */
+	if (strcmp(cfg->presence_sources, "auto") != 0 && strcmp(cfg->presence_sources, "none") != 0)
+	{
+		ConfigPresenceSources src = config_presence_sources(cfg);
+
+		if (src.nats && cfg->nats_url[0] == '\0')
+		{
+			snprintf(err, errlen, "PRESENCE_SOURCES (--presence-sources): nats needs NATS_URL");
+			return CONFIG_ERROR;
+		}
+		if (src.archipelago && cfg->archipelago_stats_url[0] == '\0')
+		{
+			snprintf(err, errlen,
+					 "PRESENCE_SOURCES (--presence-sources): archipelago needs "
+					 "ARCHIPELAGO_STATS_URL");
+			return CONFIG_ERROR;
+		}
+	}
 	return CONFIG_OK;
 }
 
@@ -421,6 +479,43 @@ mask_conninfo(const char *conninfo, char *out, size_t outlen)
 	PQconninfoFree(opts);
 }
 
+/* Every scheme://user:password@host... of a comma-separated list with the password replaced;
+ * anything else unchanged (truncated to outlen). */
+static void
+mask_url(const char *value, char *out, size_t outlen)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	while (used + 1 < outlen)
+	{
+		const char *end = strchr(value, ',');
+		size_t		len = end ? (size_t) (end - value) : strlen(value);
+		const char *scheme = memmem(value, len, "://", 3);
+		const char *host = scheme ? scheme + 3 : value;
+		const char *at = memchr(host, '@', len - (size_t) (host - value));
+		const char *colon = memchr(host, ':', len - (size_t) (host - value));
+		const char *slash = memchr(host, '/', len - (size_t) (host - value));
+		int			n;
+
+		if (scheme && at && colon && colon < at && !(slash && slash < at))
+			n = snprintf(out + used, outlen - used, "%.*s:***%.*s", (int) (colon - value), value,
+						 (int) (len - (size_t) (at - value)), at);
+		else
+			n = snprintf(out + used, outlen - used, "%.*s", (int) len, value);
+		if (n < 0 || (size_t) n >= outlen - used)
+			return;
+		used += (size_t) n;
+		if (!end)
+			return;
+		n = snprintf(out + used, outlen - used, ",");
+		if (n < 0 || (size_t) n >= outlen - used)
+			return;
+		used += (size_t) n;
+		value = end + 1;
+	}
+}
+
 void
 config_log(const Config *cfg)
 {
@@ -443,7 +538,8 @@ config_log(const Config *cfg)
 				log_info("config %s=%s", e->env, *(const bool *) field ? "true" : "false");
 				break;
 			case CONFIG_STRING:
-				log_info("config %s=%s", e->env, field);
+				mask_url(field, masked, sizeof(masked));
+				log_info("config %s=%s", e->env, masked);
 				break;
 			case CONFIG_CONNINFO:
 				mask_conninfo(field, masked, sizeof(masked));
@@ -454,4 +550,131 @@ config_log(const Config *cfg)
 				break;
 		}
 	}
+}
+
+/* ---- Presence settings */
+
+static const char *const presence_source_names[] = {"nats", "archipelago", "socket"};
+
+/* Splits value at commas into at most three known source names, each once; -1 with a reason.
+ * "auto" and "none" stand alone. */
+static int
+parse_presence_sources(const char *value, bool picked[3], char *why, size_t whylen)
+{
+	const char *p = value;
+
+	picked[0] = picked[1] = picked[2] = false;
+	if (strcmp(value, "auto") == 0 || strcmp(value, "none") == 0)
+		return 0;
+	for (;;)
+	{
+		const char *end = strchr(p, ',');
+		size_t		len = end ? (size_t) (end - p) : strlen(p);
+		size_t		i;
+
+		for (i = 0; i < 3; i++)
+			if (strlen(presence_source_names[i]) == len &&
+				strncmp(p, presence_source_names[i], len) == 0)
+				break;
+		if (i == 3)
+		{
+			snprintf(why, whylen,
+					 "\"%.*s\" is not a presence source (nats, archipelago, socket; or auto, none)",
+					 (int) len, p);
+			return -1;
+		}
+		if (picked[i])
+		{
+			snprintf(why, whylen, "%s is listed twice", presence_source_names[i]);
+			return -1;
+		}
+		picked[i] = true;
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+static int
+check_presence_sources(const char *value, char *why, size_t whylen)
+{
+	bool picked[3];
+
+	return parse_presence_sources(value, picked, why, whylen);
+}
+
+ConfigPresenceSources
+config_presence_sources(const Config *cfg)
+{
+	ConfigPresenceSources s = {false, false, false};
+	bool				  picked[3];
+	char				  why[128];
+
+	if (strcmp(cfg->presence_sources, "auto") == 0)
+	{
+		s.socket = true;
+		s.nats = cfg->nats_url[0] != '\0';
+		s.archipelago = cfg->archipelago_stats_url[0] != '\0';
+		return s;
+	}
+	/* "none", or a list config_set has validated */
+	if (parse_presence_sources(cfg->presence_sources, picked, why, sizeof(why)) == 0)
+	{
+		s.nats = picked[0];
+		s.archipelago = picked[1];
+		s.socket = picked[2];
+	}
+	return s;
+}
+
+static int
+check_redis_url(const char *value, char *why, size_t whylen)
+{
+	KvsAddress a;
+
+	return kvs_url_parse(value, &a, why, whylen);
+}
+
+/* Characters with no meaning to a NATS URL list or subject: no spaces, no control characters. */
+static bool
+plain_text(const char *value)
+{
+	for (const char *p = value; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static int
+check_nats_url(const char *value, char *why, size_t whylen)
+{
+	if (!plain_text(value) || strstr(value, ",,") || value[0] == ',' ||
+		value[strlen(value) - 1] == ',')
+	{
+		snprintf(why, whylen, "expected nats://host:port[,nats://host:port...] without spaces");
+		return -1;
+	}
+	return 0;
+}
+
+/* A queue group name is one subject token: no spaces, dots or wildcards. */
+static int
+check_nats_token(const char *value, char *why, size_t whylen)
+{
+	if (!plain_text(value) || strpbrk(value, ".*>"))
+	{
+		snprintf(why, whylen, "\"%s\" is not a NATS queue group name (no spaces, '.', '*', '>')",
+				 value);
+		return -1;
+	}
+	return 0;
+}
+
+/* The parser the Archipelago source uses, so a URL it would refuse fails at startup. */
+static int
+check_http_url(const char *value, char *why, size_t whylen)
+{
+	ArchipelagoUrl u;
+
+	return archipelago_url_parse(value, &u, why, whylen);
 }

@@ -20,6 +20,8 @@
 
 #define CONFIG_HOST_MAX 256
 #define CONFIG_CONNINFO_MAX 1024
+#define CONFIG_URL_MAX 1024
+#define CONFIG_NAME_MAX 128
 
 typedef struct Config
 {
@@ -49,6 +51,15 @@ typedef struct Config
 	int	 pg_max_queued;
 	/* Process */
 	LogLevel log_level;
+	/* Presence (presence.h; peers.h and archipelago.h read their sources' settings here) */
+	char presence_sources[CONFIG_NAME_MAX]; /* "auto", "none" or a list: config_presence_sources */
+	int	 presence_ttl_ms;					/* a source's word lasts this long */
+	bool presence_sessions;					/* record sessions into social.presence_sessions */
+	char redis_url[CONFIG_URL_MAX];			/* redis://[[user]:password@]host[:port][/db] */
+	char nats_url[CONFIG_URL_MAX];			/* "" = no NATS source */
+	char nats_queue_group[CONFIG_NAME_MAX];
+	char archipelago_stats_url[CONFIG_URL_MAX]; /* "" = no Archipelago source */
+	int	 archipelago_poll_interval_ms;
 } Config;
 
 typedef enum ConfigType
@@ -73,6 +84,10 @@ typedef struct ConfigEntry
 	size_t		offset; /* of the field in Config */
 	size_t		size;	/* of the field (strings: the buffer) */
 	const char *help;
+	/* CONFIG_STRING only, both optional: */
+	bool allow_empty; /* "" is a value (it turns the feature off) */
+	/* Checks a value beyond its type; -1 with a reason in why. */
+	int (*check)(const char *value, char *why, size_t whylen);
 } ConfigEntry;
 
 extern const ConfigEntry config_entries[];
@@ -106,7 +121,19 @@ const ConfigEntry *config_find(const char *name);
 /* Usage and every entry: flag, environment variable, default, help. */
 void config_print_help(FILE *out, const char *prog);
 
-/* Logs every setting at info level (the connection string's password is masked). */
+/* Logs every setting at info level (passwords in the connection string and URLs are masked). */
 void config_log(const Config *cfg);
+
+/* The presence sources this instance feeds, from PRESENCE_SOURCES: "auto" is socket, plus nats
+ * when NATS_URL is set, plus archipelago when ARCHIPELAGO_STATS_URL is set; "none" is none;
+ * otherwise the comma-separated list (config_load has validated it). */
+typedef struct ConfigPresenceSources
+{
+	bool nats;
+	bool archipelago;
+	bool socket;
+} ConfigPresenceSources;
+
+ConfigPresenceSources config_presence_sources(const Config *cfg);
 
 #endif /* SOCIALD_CONFIG_H */

@@ -45,6 +45,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "presence.h"
 #include "social_pb.h"
 
 typedef Decentraland__SocialService__V2__FriendshipUpdate		  PbFriendshipUpdate;
@@ -601,6 +602,8 @@ on_events(void *ud, const PGresult *res, const char *sqlstate, const char *messa
 			route_block(res, i, action, target);
 		else
 			log_warn("events: unknown event kind \"%s\" skipped", kind);
+		/* Accepts, deletes and blocks change who watches whom in the presence index. */
+		presence_friendship_event(kind, action, social_pb_text(res, i, COL_ACTOR), target);
 	}
 	read_done(true);
 }
@@ -726,9 +729,11 @@ events_stream_open(Conn *c, uint32_t msg_no, const ServiceProcedure *proc)
 		case PROC_SUBSCRIBE_TO_BLOCK_UPDATES:
 			kind = SUB_BLOCK;
 			break;
+		case PROC_SUBSCRIBE_TO_FRIEND_CONNECTIVITY_UPDATES:
+			presence_stream_open(c, msg_no);
+			return;
 		default:
-			/* SubscribeToFriendConnectivityUpdates: presence arrives with its own module and
-			 * ends at once until then; community and voice chat streams are not supported. */
+			/* Community and voice chat streams are not supported. */
 			log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "%s: not served here, stream ended",
 					 proc->name);
 			if (rpc_stream_end(rpc, msg_no) != 0)
@@ -772,6 +777,9 @@ void
 events_stream_closed(Conn *c, uint32_t msg_no)
 {
 	EventsConn *e = node_find(conn_id(c));
+
+	/* msg_no may be a connectivity stream: presence ignores one it does not hold */
+	presence_stream_closed(c, msg_no);
 
 	if (e == NULL)
 		return;

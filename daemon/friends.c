@@ -5,8 +5,9 @@
  * (conn_address) and the request's values to one social.* function as text parameters, and turns
  * the rows or the SQLSTATE into the procedure's response. Nothing here knows a friendship rule;
  * the only checks made before SQL are about the payload's shape (a missing user, an action case
- * that is not set, an enum value that names no setting, parameters too large to be anything the
- * extension would accept), which the extension cannot see or should not have to read.
+ * that is not set, an enum value that names no setting, a string that is not UTF-8, payloads and
+ * parameters too large to be anything the extension would accept), which the extension cannot
+ * see or should not have to read.
  *
  * One round trip per call. Display profiles are joined in the same statement through
  * social.get_profiles (the daemon's role may only execute the API functions, never read a table),
@@ -78,6 +79,10 @@ static const ListLimits limits_blocked = {200, 200};
 
 #define MAX_OFFSET 100000
 
+/* GetPrivateMessagesSettings: the extension refuses more addresses (SC013). */
+#define PM_MAX_ADDRESSES 50
+#define PM_TOO_MANY_FORMAT "Too many user addresses: %zu, at most 50 are allowed"
+
 /* ---- One call in flight */
 
 typedef struct FriendsCall
@@ -107,6 +112,24 @@ typedef enum StartStatus
 /* Parameters of one call, in bytes, beyond which the payload is refused without SQL. */
 #define FRIENDS_MAX_PARAMS_BYTES (64 * 1024)
 
+/*
+ * protobuf-c allocates for every element and every unknown field it unpacks, on the loop
+ * thread: a megabyte of two-byte fields held the loop for a quarter of a second, so one client
+ * at its message rate could stall every other. The largest real payload is 50 addresses (about
+ * 2.4 KB), so payloads are refused beyond FRIENDS_MAX_PAYLOAD_BYTES before unpacking, and an
+ * unpack may allocate FRIENDS_UNPACK_ALLOCS times at most (50 addresses take about 110).
+ */
+#define FRIENDS_MAX_PAYLOAD_BYTES (16 * 1024)
+#define FRIENDS_UNPACK_ALLOCS 512
+#define FRIENDS_TOO_LARGE "The request payload is too large"
+
+typedef struct UnpackBudget
+{
+	ProtobufCAllocator allocator; /* allocator_data points at this budget */
+	unsigned		   left;
+	bool			   exhausted;
+} UnpackBudget;
+
 typedef struct FriendsQuery
 {
 	const char		 *sql;
@@ -115,6 +138,7 @@ typedef struct FriendsQuery
 	char			  numbuf[2][16]; /* limit and offset as text */
 	char			 *owned;		 /* malloc'd parameter text (an array literal) */
 	ProtobufCMessage *payload;		 /* unpacked request; params may point into it */
+	UnpackBudget	  budget;		 /* payload's allocator, also to free it */
 	char			  error[160];	 /* START_MALFORMED / START_INVALID text */
 } FriendsQuery;
 
@@ -210,17 +234,115 @@ list_params(FriendsCall *call, FriendsQuery *q, int first, const ListLimits *lim
 	q->params[first + 1] = q->numbuf[1];
 }
 
-/* Unpacks payload as desc's message into q->payload; START_MALFORMED with a message if not. */
+static void *
+budget_alloc(void *data, size_t size)
+{
+	UnpackBudget *b = data;
+
+	if (b->left == 0)
+	{
+		b->exhausted = true;
+		return NULL;
+	}
+	b->left--;
+	return malloc(size);
+}
+
+static void
+budget_free(void *data, void *pointer)
+{
+	free(pointer);
+}
+
+/* Unpacks payload as desc's message into q->payload; START_MALFORMED with a message if not
+ * (q->budget.exhausted tells a payload too large to unpack from one that is not protobuf). */
 static StartStatus
 unpack(FriendsCall *call, FriendsQuery *q, const ProtobufCMessageDescriptor *desc,
 	   const uint8_t *payload, size_t len)
 {
-	q->payload = protobuf_c_message_unpack(desc, NULL, len, payload);
+	q->payload = protobuf_c_message_unpack(desc, &q->budget.allocator, len, payload);
 	if (q->payload == NULL)
 	{
-		snprintf(q->error, sizeof(q->error), "Invalid %s payload: not a valid %s message",
-				 call->proc->name, desc->short_name);
+		if (q->budget.exhausted)
+			snprintf(q->error, sizeof(q->error), FRIENDS_TOO_LARGE);
+		else
+			snprintf(q->error, sizeof(q->error), "Invalid %s payload: not a valid %s message",
+					 call->proc->name, desc->short_name);
 		return START_MALFORMED;
+	}
+	return START_QUERY;
+}
+
+/* Occurrences of field 'number' at the top level of a protobuf message, read without unpacking
+ * it; -1 when the bytes are not a message this can read (unpacking then says why). */
+static long
+wire_count(const uint8_t *p, size_t len, uint32_t number)
+{
+	const uint8_t *end = p + len;
+	long		   n = 0;
+
+	while (p < end)
+	{
+		uint64_t v[2] = {0, 0}; /* the tag, then a varint value or a length */
+
+		for (int k = 0; k < 2; k++)
+		{
+			int shift = 0;
+
+			if (k == 1 && (v[0] & 7) != 0 && (v[0] & 7) != 2)
+				break;
+			do
+			{
+				if (p == end || shift > 63)
+					return -1;
+				v[k] |= (uint64_t) (*p & 0x7f) << shift;
+				shift += 7;
+			} while (*p++ & 0x80);
+		}
+		switch (v[0] & 7)
+		{
+			case 0:
+				break;
+			case 1:
+			case 5:
+				if ((size_t) (end - p) < ((v[0] & 7) == 1 ? 8u : 4u))
+					return -1;
+				p += (v[0] & 7) == 1 ? 8 : 4;
+				break;
+			case 2:
+				if (v[1] > (uint64_t) (end - p))
+					return -1;
+				p += v[1];
+				break;
+			default:
+				return -1; /* groups: protobuf-c refuses them anyway */
+		}
+		if ((v[0] >> 3) == number)
+			n++;
+	}
+	return n;
+}
+
+/* What is refused before protobuf-c sees the payload (see FRIENDS_MAX_PAYLOAD_BYTES). */
+static StartStatus
+payload_check(FriendsCall *call, FriendsQuery *q, const uint8_t *payload, size_t len)
+{
+	if (call->proc->id == PROC_GET_PRIVATE_MESSAGES_SETTINGS)
+	{
+		/* Counted first, so a long list is answered like the extension would: SC013. */
+		long n = wire_count(payload, len, 1);
+
+		if (n > PM_MAX_ADDRESSES)
+		{
+			call->n_addresses = (size_t) n;
+			snprintf(q->error, sizeof(q->error), PM_TOO_MANY_FORMAT, call->n_addresses);
+			return START_INVALID;
+		}
+	}
+	if (len > FRIENDS_MAX_PAYLOAD_BYTES)
+	{
+		snprintf(q->error, sizeof(q->error), FRIENDS_TOO_LARGE);
+		return START_INVALID;
 	}
 	return START_QUERY;
 }
@@ -1064,8 +1186,7 @@ on_query_error(FriendsCall *call, const FriendsProc *fp, const char *sqlstate, c
 		text = fp->self_message;
 	else if (strcmp(sqlstate, "SC013") == 0)
 	{
-		snprintf(buf, sizeof(buf), "Too many user addresses: %zu, at most 50 are allowed",
-				 call->n_addresses);
+		snprintf(buf, sizeof(buf), PM_TOO_MANY_FORMAT, call->n_addresses);
 		text = buf;
 	}
 	call_fail(call, kind, text);
@@ -1117,6 +1238,17 @@ params_bytes(const FriendsQuery *q)
 	return n;
 }
 
+/* protobuf-c hands strings over unchecked; PostgreSQL would refuse invalid UTF-8 with an
+ * encoding error that reads as a server failure, so the client's fault is named here. */
+static bool
+params_utf8(const FriendsQuery *q)
+{
+	for (int i = 0; i < q->nparams; i++)
+		if (q->params[i] != NULL && !rpc_utf8_valid(q->params[i], strlen(q->params[i])))
+			return false;
+	return true;
+}
+
 void
 friends_init(Pgl *pg)
 {
@@ -1130,6 +1262,7 @@ friends_call(Conn *c, uint32_t msg_no, const ServiceProcedure *proc, const uint8
 	const FriendsProc *fp = proc_find(proc->id);
 	FriendsCall		  *call;
 	FriendsQuery	   q;
+	StartStatus		   status;
 	char			   text[160];
 
 	call = calloc(1, sizeof(*call));
@@ -1160,7 +1293,14 @@ friends_call(Conn *c, uint32_t msg_no, const ServiceProcedure *proc, const uint8
 	}
 
 	memset(&q, 0, sizeof(q));
-	switch (fp->start(call, &q, payload, len, conn_address(c)))
+	q.budget.allocator = (ProtobufCAllocator){budget_alloc, budget_free, &q.budget};
+	q.budget.left = FRIENDS_UNPACK_ALLOCS;
+	status = payload_check(call, &q, payload, len);
+	if (status == START_QUERY)
+		status = fp->start(call, &q, payload, len, conn_address(c));
+	if (status == START_MALFORMED && q.budget.exhausted)
+		status = START_INVALID; /* well-formed as far as it was read, but too large */
+	switch (status)
 	{
 		case START_QUERY:
 			if (params_bytes(&q) > FRIENDS_MAX_PARAMS_BYTES)
@@ -1169,7 +1309,14 @@ friends_call(Conn *c, uint32_t msg_no, const ServiceProcedure *proc, const uint8
 				 * addresses); refused here so it never counts against pgl's query size. */
 				log_conn(LOG_LEVEL_DEBUG, call->conn_id, call->address,
 						 "%s: %zu bytes of parameters refused", proc->name, params_bytes(&q));
-				call_fail(call, SOCIAL_ERROR_INVALID_REQUEST, "The request payload is too large");
+				call_fail(call, SOCIAL_ERROR_INVALID_REQUEST, FRIENDS_TOO_LARGE);
+			}
+			else if (!params_utf8(&q))
+			{
+				log_conn(LOG_LEVEL_DEBUG, call->conn_id, call->address,
+						 "%s: a string parameter is not UTF-8", proc->name);
+				call_fail(call, SOCIAL_ERROR_INVALID_REQUEST,
+						  "The request payload holds a string that is not valid UTF-8");
 			}
 			else if (friends_pg == NULL ||
 					 pgl_query(friends_pg, q.sql, q.nparams, q.params, on_query_result, call) != 0)
@@ -1195,6 +1342,6 @@ friends_call(Conn *c, uint32_t msg_no, const ServiceProcedure *proc, const uint8
 	}
 	/* pgl_query copied the parameters, which may point into these. */
 	if (q.payload)
-		protobuf_c_message_free_unpacked(q.payload, NULL);
+		protobuf_c_message_free_unpacked(q.payload, &q.budget.allocator);
 	free(q.owned);
 }

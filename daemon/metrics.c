@@ -39,6 +39,40 @@ static const MetricInfo counter_info[M_COUNTER_COUNT] = {
 	[M_EVENTS_RECEIVED] = {"events_received_total", "Events read from the action log."},
 	[M_PG_RECONNECTS] = {"pg_reconnects_total", "PostgreSQL connections re-established."},
 	[M_PG_QUERY_ERRORS] = {"pg_query_errors_total", "Queries that failed for a non-user reason."},
+	[M_REDIS_RECONNECTS] = {"redis_reconnects_total", "Redis connections re-established."},
+	[M_REDIS_COMMAND_ERRORS] = {"redis_command_errors_total",
+								"Redis commands that got no reply (down, lost, timed out, busy)."},
+	[M_REDIS_MESSAGES] = {"redis_messages_total", "Pub/sub messages received from Redis."},
+	[M_NATS_MESSAGES] = {"nats_messages_total", "Messages received on peer.> from NATS."},
+	[M_NATS_JUNK_SUBJECTS] = {"nats_junk_subjects_total",
+							  "NATS messages ignored: not peer.<address>.<known event>."},
+	[M_NATS_BAD_HEARTBEATS] = {"nats_bad_heartbeats_total",
+							   "Heartbeat bodies that did not decode (the peer counts as seen)."},
+	[M_NATS_DROPPED] = {"nats_dropped_total",
+						"NATS messages dropped by the client because the loop fell behind."},
+	[M_NATS_RECONNECTS] = {"nats_reconnects_total", "NATS connections re-established."},
+	[M_ARCHIPELAGO_POLLS] = {"archipelago_polls_total", "Archipelago /peers polls that succeeded."},
+	[M_ARCHIPELAGO_ERRORS] = {"archipelago_errors_total",
+							  "Archipelago /peers polls that failed (connect, timeout, status, "
+							  "size or body)."},
+	[M_ARCHIPELAGO_PEERS] = {"archipelago_peers_total", "Valid peer ids read from Archipelago."},
+	[M_ARCHIPELAGO_INVALID_IDS] = {"archipelago_invalid_ids_total",
+								   "Archipelago peer entries skipped for a missing or invalid id."},
+	[M_PRESENCE_PUBLISHED] = {"presence_changes_published_total",
+							  "Status changes this instance detected and published."},
+	[M_PRESENCE_RECEIVED] = {"presence_changes_received_total",
+							 "Status changes received on the presence channel."},
+	[M_PRESENCE_DELIVERED] = {"presence_updates_delivered_total",
+							  "Friend connectivity updates queued to streams."},
+	[M_PRESENCE_SQL_QUERIES] = {"presence_sql_queries_total",
+								"Friend lists loaded from PostgreSQL when a connectivity stream "
+								"opens (status changes cost none)."},
+	[M_PRESENCE_REDIS_ERRORS] = {"presence_redis_errors_total",
+								 "Presence scripts that failed (Redis down or an error reply)."},
+	[M_PRESENCE_SESSION_FLIPS] = {"presence_session_flips_total",
+								  "Status changes written to social.presence_sessions."},
+	[M_PRESENCE_SESSION_DROPS] = {"presence_session_drops_total",
+								  "Status changes not recorded (batch full or refused)."},
 };
 
 static const MetricInfo gauge_info[G_GAUGE_COUNT] = {
@@ -48,6 +82,10 @@ static const MetricInfo gauge_info[G_GAUGE_COUNT] = {
 	[G_STREAMS] = {"streams", "Open server streams."},
 	[G_PG_UP] = {"pg_up", "1 when the query pool has a live PostgreSQL connection."},
 	[G_PG_LISTEN_UP] = {"pg_listen_up", "1 when LISTEN social_events is active."},
+	[G_REDIS_UP] = {"redis_up", "1 when Redis is up: commands and every subscription."},
+	[G_NATS_UP] = {"nats_up", "1 while the NATS connection is established."},
+	[G_ARCHIPELAGO_LEASE] = {"archipelago_lease",
+							 "1 while this instance holds the Archipelago poll lease."},
 };
 
 /* Prometheus' default buckets, in seconds. */

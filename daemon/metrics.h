@@ -26,6 +26,25 @@ typedef enum MetricCounter
 	M_EVENTS_RECEIVED,			/* events read from the log (catch-up or notification) */
 	M_PG_RECONNECTS,			/* PostgreSQL connections re-established */
 	M_PG_QUERY_ERRORS,			/* queries that failed for a non-user reason */
+	M_REDIS_RECONNECTS,			/* Redis connections re-established (kvs.c) */
+	M_REDIS_COMMAND_ERRORS,		/* Redis commands that got no reply: down, lost, timed out, busy */
+	M_REDIS_MESSAGES,			/* pub/sub messages received from Redis */
+	M_NATS_MESSAGES,			/* messages received on peer.> (peers.c) */
+	M_NATS_JUNK_SUBJECTS,		/* of which ignored: not peer.<address>.<known event> */
+	M_NATS_BAD_HEARTBEATS,		/* heartbeat bodies that were not a Heartbeat */
+	M_NATS_DROPPED,				/* dropped by nats.c because the loop fell behind */
+	M_NATS_RECONNECTS,			/* NATS connections re-established by nats.c */
+	M_ARCHIPELAGO_POLLS,		/* GET /peers answered and parsed (archipelago.c) */
+	M_ARCHIPELAGO_ERRORS,		/* polls that failed: connect, timeout, status, size, junk */
+	M_ARCHIPELAGO_PEERS,		/* valid peer ids reported */
+	M_ARCHIPELAGO_INVALID_IDS,	/* peer entries skipped for a missing or invalid id */
+	M_PRESENCE_PUBLISHED,		/* status flips this instance detected and published (presence.c) */
+	M_PRESENCE_RECEIVED,		/* status flips read from the presence channel */
+	M_PRESENCE_DELIVERED,		/* FriendConnectivityUpdate elements queued to streams */
+	M_PRESENCE_SQL_QUERIES,		/* friend lists loaded for connectivity streams (never per flip) */
+	M_PRESENCE_REDIS_ERRORS,	/* presence scripts that failed (Redis down, error reply) */
+	M_PRESENCE_SESSION_FLIPS,	/* flips written to social.presence_sessions */
+	M_PRESENCE_SESSION_DROPS,	/* flips not recorded: batch full or refused by the database */
 	M_COUNTER_COUNT
 } MetricCounter;
 
@@ -36,6 +55,9 @@ typedef enum MetricGauge
 	G_STREAMS,					   /* open server streams */
 	G_PG_UP,					   /* 1 when the query pool has a live connection */
 	G_PG_LISTEN_UP,				   /* 1 when LISTEN social_events is active */
+	G_REDIS_UP,					   /* 1 when Redis is up (kvs.h: commands and subscriptions) */
+	G_NATS_UP,					   /* 1 while the NATS connection is established */
+	G_ARCHIPELAGO_LEASE,		   /* 1 while this instance holds the Archipelago poll lease */
 	G_GAUGE_COUNT
 } MetricGauge;
 

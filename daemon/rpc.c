@@ -392,6 +392,12 @@ utf8_valid(const uint8_t *s, size_t len)
 	return true;
 }
 
+bool
+rpc_utf8_valid(const void *s, size_t len)
+{
+	return utf8_valid(s, len);
+}
+
 /* Length of the longest prefix of at most max bytes that ends on a character boundary. */
 static size_t
 utf8_cut(const uint8_t *s, size_t len, size_t max)

@@ -11,6 +11,7 @@
 #ifndef SOCIALD_RPC_H
 #define SOCIALD_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,10 @@ int rpc_stream_end(RpcSession *s, uint32_t msg_no);
 
 /* Counters for /status and tests. */
 uint32_t rpc_session_stream_count(const RpcSession *s);
+
+/* True when s[0..len) is strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF),
+ * what proto3 requires of a string field. protobuf-c does not check it on unpack. */
+bool rpc_utf8_valid(const void *s, size_t len);
 
 /* Wire helpers shared with socialctl and the tests. */
 #define RPC_TYPE(id) (((id) >> 27) & 0xFu)

@@ -2,27 +2,34 @@
  * sociald.c — the daemon's process: configuration, one libuv loop, and an orderly stop.
  *
  * Start: config (exit 2 on a bad value), the PostgreSQL pool with LISTEN social_events, the
- * friends and events modules, then the WebSocket door. Everything runs on uv_default_loop() on
- * this thread (EVENT_LOOP.md).
+ * friends and events modules, the Redis client and presence with its sources (NATS, Archipelago;
+ * the socket source is ws.c's connections), then the WebSocket door. Everything runs on
+ * uv_default_loop() on this thread (EVENT_LOOP.md).
  *
  * Stop (SIGTERM or SIGINT): the door stops accepting and closes every client with 1001; once
- * they are gone, or WS_SHUTDOWN_TIMEOUT_IN_MS has passed, the lws context, the pool and the
- * events module are destroyed and the loop runs until every handle has closed (twice: lws frees
- * its context in two steps on a foreign loop, see ws.h). The exit status
- * is 0 only when uv_loop_close() confirms nothing was left open. A second signal skips the wait.
+ * they are gone, or WS_SHUTDOWN_TIMEOUT_IN_MS has passed, the Archipelago source, the lws
+ * context, the NATS source, presence, the Redis client, the pool and the events module are
+ * destroyed and the loop runs until every handle has closed (twice: lws frees its context in
+ * two steps on a foreign loop, see ws.h). The exit status is 0 only when uv_loop_close()
+ * confirms nothing was left open. A second signal skips the wait.
  */
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include "archipelago.h"
 #include "config.h"
 #include "events.h"
 #include "friends.h"
+#include "kvs.h"
 #include "log.h"
+#include "peers.h"
 #include "pgl.h"
+#include "presence.h"
 #include "ws.h"
 
 extern char **environ;
@@ -32,16 +39,20 @@ extern char **environ;
 
 typedef struct Daemon
 {
-	uv_loop_t  *loop;
-	Config		cfg;
-	Pgl		   *pg;
-	Ws		   *ws;
-	uv_signal_t sigterm;
-	uv_signal_t sigint;
-	uv_timer_t	drain;
-	uint64_t	drain_deadline;
-	bool		stopping;
-	bool		finished;
+	uv_loop_t	*loop;
+	Config		 cfg;
+	Pgl			*pg;
+	Kvs			*kvs;
+	Peers		*peers;			   /* NULL without the NATS source */
+	Archipelago *archipelago;	   /* NULL without the Archipelago source */
+	char		 instance_id[128]; /* host:pid:random, names this process in Redis */
+	Ws			*ws;
+	uv_signal_t	 sigterm;
+	uv_signal_t	 sigint;
+	uv_timer_t	 drain;
+	uint64_t	 drain_deadline;
+	bool		 stopping;
+	bool		 finished;
 } Daemon;
 
 /* Tears down what is left; the loop then ends by itself. Loop thread. */
@@ -57,8 +68,17 @@ daemon_finish(Daemon *d)
 	uv_close((uv_handle_t *) &d->drain, NULL);
 	uv_close((uv_handle_t *) &d->sigterm, NULL);
 	uv_close((uv_handle_t *) &d->sigint, NULL);
+	/* Archipelago polls over the lws context: before it goes. */
+	archipelago_destroy(d->archipelago);
+	d->archipelago = NULL;
 	ws_destroy(d->ws);
 	d->ws = NULL;
+	/* Sources first, then presence, then the Redis client they all use. */
+	peers_destroy(d->peers);
+	d->peers = NULL;
+	presence_shutdown();
+	kvs_destroy(d->kvs);
+	d->kvs = NULL;
 	pgl_destroy(d->pg);
 	d->pg = NULL;
 	events_shutdown();
@@ -95,12 +115,56 @@ on_signal(uv_signal_t *h, int signum)
 	uv_timer_start(&d->drain, on_drain_tick, 0, DRAIN_POLL_MS);
 }
 
+/*
+ * The Redis client, presence and its sources. Redis being down is not an error (presence waits
+ * for it); only a client that cannot be created at all is.
+ */
+static int
+start_presence(Daemon *d)
+{
+	ConfigPresenceSources src = config_presence_sources(&d->cfg);
+	PresenceOptions		  opts = {0};
+	char				  host[64] = "sociald";
+
+	d->kvs = kvs_create(d->loop, &(KvsOptions){.url = d->cfg.redis_url});
+	if (!d->kvs)
+	{
+		log_error("cannot create the Redis client for %s", d->cfg.redis_url);
+		return -1;
+	}
+	/* Unique per process and readable in Redis: the socket source's field is named by it. */
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "sociald");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(d->instance_id, sizeof(d->instance_id), "%s:%d:%08x", host, (int) getpid(),
+			 (unsigned) (uv_hrtime() ^ ((uint64_t) getpid() << 16)));
+	opts.ttl_ms = d->cfg.presence_ttl_ms;
+	opts.sources[PRESENCE_SOURCE_NATS] = src.nats;
+	opts.sources[PRESENCE_SOURCE_ARCHIPELAGO] = src.archipelago;
+	opts.sources[PRESENCE_SOURCE_SOCKET] = src.socket;
+	opts.record_sessions = d->cfg.presence_sessions;
+	opts.instance_id = d->instance_id;
+	presence_init(d->loop, d->pg, d->kvs, &opts);
+
+	if (src.nats)
+	{
+		d->peers = peers_create(d->loop, &d->cfg);
+		if (!d->peers)
+		{
+			log_error("cannot start the NATS presence source");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static Daemon d;
 	char		  err[512];
 	int			  rc;
+	bool		  presence_ok;
 
 	switch (config_load(&d.cfg, argc, argv, environ, err, sizeof(err)))
 	{
@@ -136,34 +200,47 @@ main(int argc, char **argv)
 	}
 	friends_init(d.pg);
 	events_init(d.pg);
+	/* On failure (logged) no door is opened, and the exit below closes what was started. */
+	presence_ok = start_presence(&d) == 0;
 
-	d.ws = ws_create(
-		d.loop, &(WsOptions){.host = d.cfg.host,
-							 .port = d.cfg.port,
-							 .auth_timeout_ms = d.cfg.auth_timeout_ms,
-							 .auth_window_ms = d.cfg.auth_window_ms,
-							 .idle_timeout_s = d.cfg.idle_timeout_s,
-							 .max_payload_bytes = (size_t) d.cfg.max_payload_bytes,
-							 .max_connections = d.cfg.max_connections,
-							 .max_unauthenticated = d.cfg.max_unauthenticated,
-							 .outbound_queue_messages = d.cfg.outbound_queue_messages,
-							 .outbound_queue_bytes = (size_t) d.cfg.outbound_queue_bytes,
-							 .messages_per_second = d.cfg.messages_per_second,
-							 .messages_burst = d.cfg.messages_burst,
-							 .rpc = {.max_ports = (uint32_t) d.cfg.rpc_max_ports,
-									 .max_streams = (uint32_t) d.cfg.rpc_max_streams,
-									 .max_pending_calls = (uint32_t) d.cfg.rpc_max_pending_calls,
-									 .stream_buffer = (uint32_t) d.cfg.stream_buffer},
-							 .pg = d.pg});
+	d.ws = !presence_ok
+			   ? NULL
+			   : ws_create(d.loop,
+						   &(WsOptions){
+							   .host = d.cfg.host,
+							   .port = d.cfg.port,
+							   .auth_timeout_ms = d.cfg.auth_timeout_ms,
+							   .auth_window_ms = d.cfg.auth_window_ms,
+							   .idle_timeout_s = d.cfg.idle_timeout_s,
+							   .max_payload_bytes = (size_t) d.cfg.max_payload_bytes,
+							   .max_connections = d.cfg.max_connections,
+							   .max_unauthenticated = d.cfg.max_unauthenticated,
+							   .outbound_queue_messages = d.cfg.outbound_queue_messages,
+							   .outbound_queue_bytes = (size_t) d.cfg.outbound_queue_bytes,
+							   .messages_per_second = d.cfg.messages_per_second,
+							   .messages_burst = d.cfg.messages_burst,
+							   .rpc = {.max_ports = (uint32_t) d.cfg.rpc_max_ports,
+									   .max_streams = (uint32_t) d.cfg.rpc_max_streams,
+									   .max_pending_calls = (uint32_t) d.cfg.rpc_max_pending_calls,
+									   .stream_buffer = (uint32_t) d.cfg.stream_buffer},
+							   .pg = d.pg});
+	/* The Archipelago source polls with lws' HTTP client, so it needs the door's context. */
+	if (d.ws && config_presence_sources(&d.cfg).archipelago)
+	{
+		d.archipelago = archipelago_create(d.loop, ws_context(), d.kvs, &d.cfg);
+		if (!d.archipelago)
+			log_error("cannot start the Archipelago presence source");
+	}
 
 	uv_timer_init(d.loop, &d.drain);
 	d.drain.data = &d;
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;
-	if (!d.ws)
+	if (!d.ws || (config_presence_sources(&d.cfg).archipelago && !d.archipelago))
 	{
-		/* Logged by ws_create; still close the pool and handles properly before exiting. */
+		/* Logged by ws_create, start_presence or archipelago_create; still close the pool and
+		 * handles properly before exiting. */
 		daemon_finish(&d);
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		uv_loop_close(d.loop);

@@ -48,6 +48,7 @@
 #include "friends.h"
 #include "log.h"
 #include "metrics.h"
+#include "presence.h"
 
 /* Per-connection receive buffer: 512 bytes costs ~1.9 KB per idle connection (EVENT_LOOP.md). */
 #define WS_RX_BUFFER 512
@@ -55,8 +56,20 @@
 #define WS_TX_PACKET 65536
 /* Messages a client may pipeline behind its auth frame before verification ends. */
 #define WS_PENDING_MAX 64
+/* Bytes a connection may hold before it is authenticated: the message being received plus
+ * those pipelined behind the auth frame. A real auth frame is ~1.5 KB and what follows it is a
+ * few small RPC frames; allowing WS_MAX_PAYLOAD_BYTES here would let anonymous connections pin
+ * WS_MAX_UNAUTHENTICATED megabytes. */
+#define WS_PREAUTH_BYTES AUTH_FRAME_MAX
 /* File descriptors beyond max_connections: HTTP scrapes, refused upgrades, libpq, stdio. */
 #define WS_FD_HEADROOM 1024
+/* Descriptors the process holds besides lws' sockets: stdio, the loop's own, PostgreSQL, Redis,
+ * NATS. lws stops accepting when its own table is full, but not when the process runs out:
+ * then accept() fails with EMFILE on every turn of the loop, a busy loop that also floods the
+ * log. So lws' table is kept this much below the descriptor limit. */
+#define WS_FD_RESERVE 256
+/* The same lws log line at most once a second; repeats are counted. */
+#define WS_LWS_LOG_REPEAT_MS 1000
 /* HTTP bodies are written in pieces of this size, one per writable callback. */
 #define WS_HTTP_CHUNK 4096
 
@@ -151,6 +164,7 @@ typedef struct WsSession
 struct Ws
 {
 	bool				active;
+	bool				abandoned; /* ws_create failed half-way: the context is never destroyed */
 	bool				shutting_down;
 	uv_loop_t		   *loop;
 	void			   *foreign_loops[1];
@@ -441,7 +455,13 @@ conn_close_detail(Conn *c, int code, const char *reason, const char *detail)
 	 * is treated as a violent death with no close frame at all. On a foreign loop lws looks at
 	 * its timers only after socket activity: the writable request (answered by conn_writable
 	 * with nothing) makes it notice this one now.
+	 *
+	 * lws keeps the close payload in the buffer its keepalive pings use, and a ping that falls
+	 * due before the close frame is out writes its 8-byte timestamp over the code and the
+	 * start of the text (seen as code 35810 instead of 3004). Confirming the connection valid
+	 * pushes the next ping half an idle timeout away, long after the close frame has gone.
 	 */
+	lws_validity_confirmed(c->wsi);
 	lws_close_reason(c->wsi, (enum lws_close_status) code, (unsigned char *) text, strlen(text));
 	lws_set_timer_usecs(c->wsi, 1);
 	lws_callback_on_writable(c->wsi);
@@ -519,6 +539,7 @@ conn_finish(Conn *c)
 	if (c->rpc)
 	{
 		events_conn_closed(c);
+		presence_conn_closed(c);
 		rpc_session_destroy(c->rpc);
 	}
 	free(c->rx);
@@ -662,6 +683,8 @@ conn_authenticated(Conn *c, const char *address)
 	conn_set_state(c, CONN_READY);
 	metrics_count(M_AUTH_OK, 1);
 	log_conn(LOG_LEVEL_INFO, c->id, c->address, "authenticated peer=%s", c->peer);
+	/* The socket source: this user is online while a connection of theirs is. */
+	presence_conn_ready(c);
 	/* -1 only when the connection is already closing. */
 	if (rpc_session_ready(c->rpc) != 0)
 		return;
@@ -760,8 +783,7 @@ conn_message(Conn *c, const uint8_t *data, size_t len, bool text)
 			auth_start(c, data, len);
 			break;
 		case CONN_VERIFYING:
-			if (c->pending.count >= WS_PENDING_MAX ||
-				c->pending.bytes + len > server.opts.max_payload_bytes)
+			if (c->pending.count >= WS_PENDING_MAX || c->pending.bytes + len > WS_PREAUTH_BYTES)
 			{
 				conn_close_detail(c, 1008, "rate_limited", "frames_before_auth");
 				break;
@@ -805,6 +827,17 @@ conn_receive(Conn *c, const uint8_t *in, size_t len)
 	if (need > server.opts.max_payload_bytes)
 	{
 		conn_close(c, 1009, "frame_too_large");
+		goto drop;
+	}
+	if (c->state == CONN_AWAIT_AUTH && need > WS_PREAUTH_BYTES)
+	{
+		/* auth_verify would refuse it anyway: no need to hold it first */
+		conn_close_detail(c, CONN_CLOSE_UNAUTHORIZED, "auth_failed", "frame_too_large");
+		goto drop;
+	}
+	if (c->state == CONN_VERIFYING && c->pending.bytes + need > WS_PREAUTH_BYTES)
+	{
+		conn_close_detail(c, 1008, "rate_limited", "frames_before_auth");
 		goto drop;
 	}
 	if (first && final)
@@ -913,14 +946,16 @@ status_json(size_t *len)
 	json_t *o;
 	char   *body;
 
-	o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:b}, s:I}", "version", SOCIALD_VERSION,
-				  "uptime_seconds", (json_int_t) ((uv_now(server.loop) - server.started_at) / 1000),
-				  "connections", (json_int_t) server.admitted, "authenticated",
+	o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:b}, s:I, s:{s:I, s:b}}", "version",
+				  SOCIALD_VERSION, "uptime_seconds",
+				  (json_int_t) ((uv_now(server.loop) - server.started_at) / 1000), "connections",
+				  (json_int_t) server.admitted, "authenticated",
 				  (json_int_t) (server.admitted - server.unauthenticated), "unauthenticated",
 				  (json_int_t) server.unauthenticated, "streams", (json_int_t) stream_total(), "pg",
 				  "connected", (json_int_t) (pg ? pgl_connected_count(pg) : 0), "listen",
 				  pg ? pgl_listen_up(pg) != 0 : 0, "subscriptions",
-				  (json_int_t) events_subscription_count());
+				  (json_int_t) events_subscription_count(), "presence", "streams",
+				  (json_int_t) presence_stream_count(), "redis", presence_redis_up());
 	if (!o)
 		return NULL;
 	body = json_dumps(o, JSON_COMPACT);
@@ -1061,6 +1096,11 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 {
 	WsSession *pss = user;
 
+	/* lws reports some requests it answers by itself (an OPTIONS, say) on a connection that
+	 * never got its user space: nothing of ours to look at then. */
+	if (!pss && reason != LWS_CALLBACK_FILTER_NETWORK_CONNECTION &&
+		reason != LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason)
 	{
 		case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
@@ -1106,9 +1146,20 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 				return -1;
 			lws_callback_on_writable(wsi);
 			return 0;
+		case LWS_CALLBACK_HTTP_BODY:
+			/* A request body (POST, PUT, ...) is read and dropped: the answer is 405 anyway,
+			 * and it can only go out once lws has taken the whole body. */
+			return 0;
+		case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+			if (pss->http)
+				lws_callback_on_writable(wsi);
+			return 0;
 		case LWS_CALLBACK_HTTP_WRITEABLE:
 			return http_writable(wsi, pss);
 		case LWS_CALLBACK_CLOSED_HTTP:
+		case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+			/* lws skips CLOSED_HTTP for a connection that goes away in some states (while
+			 * a request body arrives, say); the protocol is always dropped. */
 			http_free(pss);
 			return 0;
 		default:
@@ -1126,13 +1177,29 @@ static const struct lws_protocols ws_protocols[] = {
 static void
 ws_lws_log(int level, const char *line)
 {
-	int		 n = (int) strlen(line);
-	LogLevel l = (level & LLL_ERR)	  ? LOG_LEVEL_WARN
-				 : (level & LLL_WARN) ? LOG_LEVEL_INFO
-									  : LOG_LEVEL_DEBUG;
+	/* lws repeats some lines in a tight loop (a failing accept(), say): one a second, counted */
+	static char		last[160];
+	static uint64_t last_at;
+	static unsigned repeats;
+	uint64_t		now = server.loop ? uv_now(server.loop) : 0;
+	int				n = (int) strlen(line);
+	LogLevel		l = (level & LLL_ERR)	 ? LOG_LEVEL_WARN
+						: (level & LLL_WARN) ? LOG_LEVEL_INFO
+											 : LOG_LEVEL_DEBUG;
 
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
+	if (n < (int) sizeof(last) && strncmp(last, line, (size_t) n) == 0 && last[n] == '\0' &&
+		now - last_at < WS_LWS_LOG_REPEAT_MS)
+	{
+		repeats++;
+		return;
+	}
+	if (repeats)
+		LOG_AT(l, "lws: the last line was repeated %u more times", repeats);
+	repeats = 0;
+	last_at = now;
+	snprintf(last, sizeof(last), "%.*s", n, line);
 	LOG_AT(l, "lws: %.*s", n, line);
 }
 
@@ -1141,24 +1208,28 @@ static unsigned int
 ws_fd_limit(int max_connections)
 {
 	struct rlimit rl;
-	rlim_t		  want = (rlim_t) max_connections + WS_FD_HEADROOM;
+	rlim_t		  want = (rlim_t) max_connections + WS_FD_HEADROOM; /* for lws */
+	rlim_t		  need = want + WS_FD_RESERVE;						/* for the process */
+	rlim_t		  lws;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return (unsigned int) want;
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
 	{
 		rlim_t old = rl.rlim_cur;
 
-		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			rl.rlim_cur = old;
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
 	{
-		log_warn("open file limit %llu is below WS_MAX_CONNECTIONS + %d: connections beyond it "
-				 "wait for a free descriptor",
-				 (unsigned long long) rl.rlim_cur, WS_FD_HEADROOM);
-		return (unsigned int) rl.rlim_cur;
+		lws = rl.rlim_cur > 2 * WS_FD_RESERVE ? rl.rlim_cur - WS_FD_RESERVE : rl.rlim_cur / 2;
+		log_warn("open file limit %llu is below WS_MAX_CONNECTIONS + %d: at most %llu sockets "
+				 "are served at once, connections beyond them wait for a free one",
+				 (unsigned long long) rl.rlim_cur, WS_FD_HEADROOM + WS_FD_RESERVE,
+				 (unsigned long long) lws);
+		return (unsigned int) lws;
 	}
 	return (unsigned int) want;
 }
@@ -1167,6 +1238,7 @@ Ws *
 ws_create(uv_loop_t *loop, const WsOptions *opts)
 {
 	struct lws_context_creation_info info;
+	struct lws_vhost				*vhost;
 	size_t							 buckets = 64;
 
 	if (server.active)
@@ -1204,7 +1276,8 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 						  (log_level >= LOG_LEVEL_DEBUG ? LLL_NOTICE | LLL_INFO | LLL_DEBUG : 0),
 					  ws_lws_log);
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_LIBUV;
+	/* RFC 6455 8.1: a TEXT frame that is not UTF-8 fails the connection (lws closes with 1007) */
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	server.foreign_loops[0] = loop;
 	info.foreign_loops = server.foreign_loops;
 	info.port = opts->port;
@@ -1226,6 +1299,22 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 	{
 		log_error("ws: cannot listen on %s port %d (lws_create_context failed)", server.host,
 				  opts->port);
+		uv_close((uv_handle_t *) &server.auth_timer, NULL);
+		free(server.buckets);
+		server.buckets = NULL;
+		return NULL;
+	}
+	/* On a foreign loop lws 4.1.6 hands back a context even when it could not make the default
+	 * vhost ("ERROR on binding", the port is taken): the daemon would run listening on nothing. */
+	vhost = lws_get_vhost_by_name(server.context, "default");
+	if (!vhost || lws_get_vhost_listen_port(vhost) <= 0)
+	{
+		log_error("ws: cannot listen on %s port %d: could not bind (is the port in use?)",
+				  server.host, opts->port);
+		/* Left to the process exit: destroying a context without its vhost on a foreign loop
+		 * unloads lws' event plugin under handles still closing (a crash). It owns no socket
+		 * and no handle that keeps the loop alive. */
+		server.abandoned = true;
 		uv_close((uv_handle_t *) &server.auth_timer, NULL);
 		free(server.buckets);
 		server.buckets = NULL;
@@ -1269,10 +1358,16 @@ ws_destroy(Ws *ws)
 	ws->buckets = NULL;
 }
 
+struct lws_context *
+ws_context(void)
+{
+	return server.active ? server.context : NULL;
+}
+
 void
 ws_release(void)
 {
 	/* lws clears server.context (info.pcontext) once the context is completely freed. */
-	if (!server.active && server.context)
+	if (!server.active && server.context && !server.abandoned)
 		lws_context_destroy(server.context);
 }

@@ -37,6 +37,8 @@ typedef struct WsOptions
 
 typedef struct Ws Ws;
 
+struct lws_context;
+
 /* Creates the lws context on 'loop' and starts listening. opts is copied (host too). NULL on
  * failure (logged), also when a server already exists. */
 Ws *ws_create(uv_loop_t *loop, const WsOptions *opts);
@@ -57,5 +59,9 @@ size_t ws_open_count(const Ws *ws);
  */
 void ws_destroy(Ws *ws);
 void ws_release(void);
+
+/* The server's lws context, for other lws users on the same loop (archipelago.c's HTTP client
+ * adds a vhost to it). Borrowed: valid from ws_create until ws_destroy; NULL outside. */
+struct lws_context *ws_context(void);
 
 #endif /* SOCIALD_WS_H */

@@ -201,3 +201,170 @@ sociald_exit_status() {
 	wait_for "sociald $1 to exit" test -s "$rcfile"
 	cat "$rcfile"
 }
+
+# ---------------------------------------------------------------------------------------------
+# redis-server and nats-server of a suite's own (test/e2e/presence.sh starts them to kill and
+# restart them, or to run with settings of its own). Both listen on loopback only, keep nothing
+# on disk, and are stopped by pid like everything else here. Restarting on the same port is what
+# a daemon's reconnect sees as "the server came back".
+
+# Host and port of a redis:// or nats:// URL (default ports 6379 and 4222): "host port".
+url_host_port() {
+	local url=$1 default=$2 rest host port
+	rest=${url#*://}
+	rest=${rest##*@}
+	rest=${rest%%/*}
+	if [[ $rest == \[* ]]; then
+		host=${rest%%]*}
+		host=${host#[}
+		rest=${rest#*]}
+		port=${rest#:}
+	elif [[ $rest == *:* ]]; then
+		host=${rest%%:*}
+		port=${rest##*:}
+	else
+		host=$rest
+		port=""
+	fi
+	printf '%s %s\n' "${host:-127.0.0.1}" "${port:-$default}"
+}
+
+redis_ping() {
+	[[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
+}
+
+# start_redis NAME [PORT]: a redis-server with no persistence (a restart starts empty, the
+# worst case for the daemons); sets STARTED_REDIS_PORT and STARTED_REDIS_PID. With PORT (a
+# restart) that port, else a free one.
+STARTED_REDIS_PORT=""
+STARTED_REDIS_PID=""
+start_redis() {
+	local name=$1 fixed=${2:-} attempt port pid log i up
+	command -v redis-server >/dev/null || fail "no redis-server (apt-get install redis-server)"
+	log=$WORK/redis.$name.log
+	for ((attempt = 1; attempt <= 5; attempt++)); do
+		port=${fixed:-$(free_port)} || fail "no free port for redis-server"
+		redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+			--dir "$WORK" --dbfilename "redis.$name.rdb" --daemonize no --logfile '' \
+			>>"$log" 2>&1 &
+		pid=$!
+		track_pid "$pid"
+		up=0
+		for ((i = 0; i < WAIT_LIMIT_S * 20; i++)); do
+			pid_alive "$pid" || break
+			if redis_ping "$port"; then
+				up=1
+				break
+			fi
+			sleep 0.05
+		done
+		if ((up)); then
+			STARTED_REDIS_PORT=$port
+			STARTED_REDIS_PID=$pid
+			return 0
+		fi
+		stop_pid "$pid"
+		if [[ -z $fixed ]] && grep -qiE 'address already in use' "$log"; then
+			continue
+		fi
+		tail -n 20 "$log" >&2
+		fail "redis-server $name did not start on port $port (log: $log)"
+	done
+	fail "redis-server $name: no free port after 5 attempts"
+}
+
+# nats_ping PORT: the server on 127.0.0.1:PORT speaks NATS (INFO, then PONG for our PING).
+nats_ping() {
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	timeout 3 bash -c '
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		IFS= read -r line <&3 && [[ $line == INFO* ]] || exit 1
+		printf "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n" >&3
+		while IFS= read -r line <&3; do
+			[[ $line == PONG* ]] && exit 0
+			[[ $line == -ERR* ]] && exit 1
+		done
+		exit 1' _ "$1" 2>/dev/null
+}
+
+# start_nats NAME [PORT]: a nats-server (no JetStream, no monitoring port); sets
+# STARTED_NATS_PORT and STARTED_NATS_PID. With PORT (a restart) that port, else a free one.
+STARTED_NATS_PORT=""
+STARTED_NATS_PID=""
+start_nats() {
+	local name=$1 fixed=${2:-} attempt port pid log i up
+	command -v nats-server >/dev/null || fail "no nats-server (apt-get install nats-server)"
+	log=$WORK/nats.$name.log
+	for ((attempt = 1; attempt <= 5; attempt++)); do
+		port=${fixed:-$(free_port)} || fail "no free port for nats-server"
+		nats-server -a 127.0.0.1 -p "$port" >>"$log" 2>&1 &
+		pid=$!
+		track_pid "$pid"
+		up=0
+		for ((i = 0; i < WAIT_LIMIT_S * 20; i++)); do
+			pid_alive "$pid" || break
+			if nats_ping "$port"; then
+				up=1
+				break
+			fi
+			sleep 0.05
+		done
+		if ((up)); then
+			STARTED_NATS_PORT=$port
+			STARTED_NATS_PID=$pid
+			return 0
+		fi
+		stop_pid "$pid"
+		if [[ -z $fixed ]] && grep -qiE 'address already in use' "$log"; then
+			continue
+		fi
+		tail -n 20 "$log" >&2
+		fail "nats-server $name did not start on port $port (log: $log)"
+	done
+	fail "nats-server $name: no free port after 5 attempts"
+}
+
+# kill_now PID: SIGKILL, the crash case, and waits until it is gone.
+kill_now() {
+	kill -KILL "$1" 2>/dev/null || true
+	wait_for "pid $1 to die" eval "! pid_alive $1"
+}
+
+# nats_pub HOST PORT SUBJECT [BODY_FILE]...: publishes, over the NATS text protocol, one message
+# per SUBJECT[=BODY_FILE] argument after HOST PORT (no file: an empty body), in order on one
+# connection, and returns once the server has processed them all (PING answered by PONG after
+# the last one). A subject the server refuses fails the call.
+nats_pub() {
+	local host=$1 port=$2 arg subject file size line
+	shift 2
+	(
+		exec 3<>"/dev/tcp/$host/$port" || exit 1
+		IFS= read -r -t 5 line <&3 && [[ $line == INFO* ]] || exit 1
+		{
+			printf 'CONNECT {"verbose":false,"pedantic":false}\r\n'
+			for arg in "$@"; do
+				subject=${arg%%=*}
+				file=""
+				[[ $arg == *=* ]] && file=${arg#*=}
+				if [[ -n $file ]]; then
+					size=$(stat -c %s -- "$file")
+					printf 'PUB %s %d\r\n' "$subject" "$size"
+					cat -- "$file"
+					printf '\r\n'
+				else
+					printf 'PUB %s 0\r\n\r\n' "$subject"
+				fi
+			done
+			printf 'PING\r\n'
+		} >&3
+		while IFS= read -r -t 10 line <&3; do
+			line=${line%$'\r'}
+			[[ $line == PONG ]] && exit 0
+			if [[ $line == -ERR* ]]; then
+				echo "nats_pub: server refused: $line" >&2
+				exit 1
+			fi
+		done
+		exit 1
+	)
+}

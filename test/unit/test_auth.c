@@ -39,7 +39,7 @@
 	"Decentraland Login\nEphemeral address: " address "\nExpiration: " exp
 #define EPH_MSG EPH_MSG_FOR(EPH, EXPIRATION)
 
-#define MAX_FRAME (64 * 1024) /* auth.c's AUTH_MAX_FRAME */
+#define MAX_FRAME AUTH_FRAME_MAX /* the largest frame auth_verify reads (auth.h) */
 
 static json_t *vectors; /* auth_vectors.json */
 static uint8_t owner_key[32];

@@ -1679,6 +1679,48 @@ test_frames(void **state)
 	}
 }
 
+/* rpc_utf8_valid: what friends.c checks every string parameter with before PostgreSQL sees it
+ * (protobuf-c does not validate strings). Hex of the bytes, and the verdict. */
+static const struct
+{
+	const char *name;
+	const char *hex;
+	bool		valid;
+} utf8_cases[] = {
+	{"empty", "", true},
+	{"ASCII address", "307861623132", true},
+	{"two-byte", "c3a9", true},
+	{"three-byte euro", "e282ac", true},
+	{"four-byte, highest code point", "f48fbfbf", true},
+	{"NUL is a character", "00", true},
+	{"lone continuation byte", "80", false},
+	{"overlong two-byte slash", "c0af", false},
+	{"overlong three-byte", "e08080", false},
+	{"overlong four-byte", "f08f8080", false},
+	{"surrogate", "eda080", false},
+	{"above U+10FFFF", "f4908080", false},
+	{"0xff", "ff", false},
+	{"truncated two-byte", "c3", false},
+	{"truncated three-byte at the end", "61e282", false},
+	{"bad continuation", "e228a1", false},
+	{"latin-1 e-acute", "e9", false},
+};
+
+static void
+test_utf8_valid(void **state)
+{
+	for (size_t i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++)
+	{
+		size_t	 len = 0;
+		uint8_t *b = hex_decode(utf8_cases[i].hex, &len);
+
+		if (rpc_utf8_valid(b, len) != utf8_cases[i].valid)
+			fail_msg("%s: expected %s", utf8_cases[i].name,
+					 utf8_cases[i].valid ? "valid" : "invalid");
+		free(b);
+	}
+}
+
 /* Long names are echoed cut at a character boundary, so the session holds a bounded copy. */
 static void
 test_long_names(void **state)
@@ -1843,6 +1885,7 @@ main(void)
 		cmocka_unit_test(test_send_failure),
 		cmocka_unit_test(test_frames),
 		cmocka_unit_test(test_long_names),
+		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_create_destroy),
 		cmocka_unit_test(test_all_vectors_used),
