@@ -16,7 +16,7 @@
 
 #include "log.h"
 
-#define SOCIALD_VERSION "0.1.0"
+#define SOCIALD_VERSION "0.2.0"
 
 #define CONFIG_HOST_MAX 256
 #define CONFIG_CONNINFO_MAX 1024

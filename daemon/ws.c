@@ -66,7 +66,7 @@
 /* Descriptors the process holds besides lws' sockets: stdio, the loop's own, PostgreSQL, Redis,
  * NATS. lws stops accepting when its own table is full, but not when the process runs out:
  * then accept() fails with EMFILE on every turn of the loop, a busy loop that also floods the
- * log. So lws' table is kept this much below the descriptor limit. */
+ * log. So sockets are refused this much below the descriptor limit (ws_fd_limit). */
 #define WS_FD_RESERVE 256
 /* The same lws log line at most once a second; repeats are counted. */
 #define WS_LWS_LOG_REPEAT_MS 1000
@@ -126,6 +126,8 @@ struct Conn
 	uint64_t	tokens_at;
 	uint64_t	opened_at;
 	uint64_t	last_rx_at; /* any message or pong: what the idle timeout measures */
+	uint64_t	pinged_at;	/* the last keepalive ping queued (keepalive_cb) */
+	bool		ping_due;	/* write a ping at the next SERVER_WRITEABLE */
 	int			close_code;
 	char		close_reason[32];
 	char		close_detail[32];
@@ -174,6 +176,7 @@ struct Ws
 	lws_retry_bo_t		idle_policy;
 	RpcHooks			hooks;
 	uv_timer_t			auth_timer;
+	uv_timer_t			keepalive_timer;
 	Conn			  **buckets; /* id table, chained */
 	size_t				bucket_mask;
 	Conn			   *live_head;
@@ -183,6 +186,7 @@ struct Ws
 	size_t				unauthenticated; /* == G_CONNECTIONS_UNAUTHENTICATED */
 	uint64_t			next_id;
 	uint64_t			started_at;
+	unsigned int		fd_accept_limit; /* accepted sockets numbered from here are refused */
 };
 
 /* One server per process: conn_lookup() is global, and lws may call back after ws_destroy(). */
@@ -364,6 +368,49 @@ auth_timer_cb(uv_timer_t *t)
 }
 
 /*
+ * Keepalive, ours rather than lws': a connection silent for half the idle timeout gets one
+ * ping, and one silent for all of it (no pong either) is closed with "idle_timeout".
+ *
+ * lws keeps its keepalive timers in one list sorted by due time, and every sign of life moves
+ * the connection's timer with a walk of that list: with 10,000 connections under fan-out (each
+ * stream element is acknowledged) that walk was most of the daemon's CPU. Here a sign of life
+ * is one store (last_rx_at), and this timer walks the live connections a few times per idle
+ * timeout instead.
+ */
+static uint64_t
+keepalive_interval_ms(void)
+{
+	uint64_t ms = (uint64_t) server.opts.idle_timeout_s * 1000 / 8;
+
+	return ms < 100 ? 100 : ms > 1000 ? 1000 : ms;
+}
+
+/* Loop thread. */
+static void
+keepalive_cb(uv_timer_t *t)
+{
+	uint64_t now = uv_now(server.loop);
+	uint64_t idle_ms = (uint64_t) server.opts.idle_timeout_s * 1000;
+	Conn	*next;
+
+	/* conn_close() unlists the connection: take the next one first. */
+	for (Conn *c = server.live_head; c; c = next)
+	{
+		uint64_t silent = now - c->last_rx_at;
+
+		next = c->live_next;
+		if (silent >= idle_ms)
+			conn_close(c, CONN_CLOSE_GOING_AWAY, "idle_timeout");
+		else if (silent >= idle_ms / 2 && c->pinged_at <= c->last_rx_at)
+		{
+			c->pinged_at = now;
+			c->ping_due = true;
+			lws_callback_on_writable(c->wsi);
+		}
+	}
+}
+
+/*
  * The connection API (conn.h).
  */
 
@@ -456,12 +503,9 @@ conn_close_detail(Conn *c, int code, const char *reason, const char *detail)
 	 * its timers only after socket activity: the writable request (answered by conn_writable
 	 * with nothing) makes it notice this one now.
 	 *
-	 * lws keeps the close payload in the buffer its keepalive pings use, and a ping that falls
-	 * due before the close frame is out writes its 8-byte timestamp over the code and the
-	 * start of the text (seen as code 35810 instead of 3004). Confirming the connection valid
-	 * pushes the next ping half an idle timeout away, long after the close frame has gone.
+	 * lws' own keepalive pings are off (ws_create): they would share the buffer that holds
+	 * this close payload, and write their timestamp over it.
 	 */
-	lws_validity_confirmed(c->wsi);
 	lws_close_reason(c->wsi, (enum lws_close_status) code, (unsigned char *) text, strlen(text));
 	lws_set_timer_usecs(c->wsi, 1);
 	lws_callback_on_writable(c->wsi);
@@ -514,11 +558,8 @@ conn_finish(Conn *c)
 
 	if (c->state != CONN_CLOSING)
 	{
-		/* Nobody closed it on purpose: lws hung up an idle peer, or the peer vanished. */
-		bool idle = now - c->last_rx_at + 500 >= (uint64_t) server.opts.idle_timeout_s * 1000;
-
-		conn_mark_closing(c, 1006, idle ? "idle_timeout" : "client_closed",
-						  idle ? NULL : "connection_lost");
+		/* Nobody closed it on purpose: the peer vanished. */
+		conn_mark_closing(c, 1006, "client_closed", "connection_lost");
 	}
 	log_conn(LOG_LEVEL_INFO, c->id, c->address, "closed reason=%s%s%s code=%d peer=%s ms=%llu",
 			 c->close_reason, c->close_detail[0] ? " detail=" : "", c->close_detail, c->close_code,
@@ -584,6 +625,21 @@ conn_writable(Conn *c)
 {
 	Frame *f;
 
+	/* One write per callback: a due ping goes first, the frames at the next one. */
+	if (c->ping_due && c->state != CONN_CLOSING)
+	{
+		static uint8_t ping[LWS_PRE];
+
+		c->ping_due = false;
+		if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+		{
+			conn_mark_closing(c, 1006, "client_closed", "write_failed");
+			return -1;
+		}
+		if (c->out.head)
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
 	/* A closing connection's queue is empty; lws writes its close frame. */
 	f = queue_pop(&c->out);
 	if (!f)
@@ -812,9 +868,8 @@ conn_receive(Conn *c, const uint8_t *in, size_t len)
 	bool   final = lws_is_final_fragment(c->wsi);
 	size_t need;
 
-	c->last_rx_at = uv_now(server.loop);
 	/* Any message proves the peer alive, not only a pong: no pings to busy clients. */
-	lws_validity_confirmed(c->wsi);
+	c->last_rx_at = uv_now(server.loop);
 	if (c->state == CONN_CLOSING)
 		return;
 	if (first)
@@ -896,7 +951,6 @@ conn_open(struct lws *wsi, WsSession *pss)
 		memmove(c->peer, c->peer + 7, strlen(c->peer + 7) + 1); /* IPv4 on a dual-stack socket */
 	pss->conn = c;
 	server.open_count++;
-	lws_validity_confirmed(wsi);
 	log_conn(LOG_LEVEL_DEBUG, c->id, NULL, "open peer=%s", c->peer);
 
 	if (server.shutting_down)
@@ -1104,8 +1158,12 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 	switch (reason)
 	{
 		case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-			/* Draining: refuse new TCP connections outright. */
-			return server.shutting_down ? -1 : 0;
+			/* Draining: refuse new TCP connections outright. And keep WS_FD_RESERVE descriptors
+			 * for the process: descriptors are handed out lowest first, so a socket numbered
+			 * at or above the limit means the limit is in use (see ws_fd_limit). */
+			if (server.shutting_down)
+				return -1;
+			return (intptr_t) in >= (intptr_t) server.fd_accept_limit ? -1 : 0;
 		case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 			return ws_filter_upgrade(wsi);
 		case LWS_CALLBACK_ESTABLISHED:
@@ -1203,35 +1261,47 @@ ws_lws_log(int level, const char *line)
 	LOG_AT(l, "lws: %.*s", n, line);
 }
 
-/* Raises the soft descriptor limit toward what max_connections needs; returns what lws may use. */
+/*
+ * Sets the soft descriptor limit to what max_connections needs (raising it when allowed, and
+ * lowering a huge one, since lws sizes its tables by it); returns the limit, for lws'
+ * fd_limit_per_thread, and sets server.fd_accept_limit.
+ *
+ * lws must get the whole table: with fd_limit_per_thread below the process limit, lws 4.1 finds
+ * the connection of every socket event by walking its whole table, which under fan-out to
+ * 10,000 connections cost a tenth of the daemon's CPU. So the reserve the process keeps for
+ * itself (WS_FD_RESERVE) is enforced in the accept filter instead, by the new socket's number.
+ */
 static unsigned int
 ws_fd_limit(int max_connections)
 {
 	struct rlimit rl;
 	rlim_t		  want = (rlim_t) max_connections + WS_FD_HEADROOM; /* for lws */
 	rlim_t		  need = want + WS_FD_RESERVE;						/* for the process */
-	rlim_t		  lws;
+	rlim_t		  old;
 
+	server.fd_accept_limit = (unsigned int) want;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return (unsigned int) want;
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		return (unsigned int) need;
+	old = rl.rlim_cur;
+	if (rl.rlim_cur != need)
 	{
-		rlim_t old = rl.rlim_cur;
-
 		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			rl.rlim_cur = old;
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return (unsigned int) need;
+	if (rl.rlim_cur < need)
 	{
-		lws = rl.rlim_cur > 2 * WS_FD_RESERVE ? rl.rlim_cur - WS_FD_RESERVE : rl.rlim_cur / 2;
-		log_warn("open file limit %llu is below WS_MAX_CONNECTIONS + %d: at most %llu sockets "
-				 "are served at once, connections beyond them wait for a free one",
+		server.fd_accept_limit =
+			(unsigned int) (rl.rlim_cur > 2 * WS_FD_RESERVE ? rl.rlim_cur - WS_FD_RESERVE
+															: rl.rlim_cur / 2);
+		log_warn("open file limit %llu is below WS_MAX_CONNECTIONS + %d: at most %u sockets "
+				 "are served at once, connections beyond them are refused",
 				 (unsigned long long) rl.rlim_cur, WS_FD_HEADROOM + WS_FD_RESERVE,
-				 (unsigned long long) lws);
-		return (unsigned int) lws;
+				 server.fd_accept_limit);
 	}
-	return (unsigned int) want;
+	return (unsigned int) rl.rlim_cur;
 }
 
 Ws *
@@ -1257,9 +1327,10 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 							  .call = hook_call,
 							  .stream_open = hook_stream_open,
 							  .stream_closed = hook_stream_closed};
-	/* Ping after half the idle time; a peer silent for all of it (no pong either) is cut. */
-	server.idle_policy.secs_since_valid_ping = (uint16_t) (opts->idle_timeout_s / 2);
-	server.idle_policy.secs_since_valid_hangup = (uint16_t) opts->idle_timeout_s;
+	/* lws' keepalive off (no hangup time): keepalive_cb does it, without lws' sorted timer
+	 * list on every message. lws would apply its own defaults without a policy. */
+	server.idle_policy.secs_since_valid_ping = 0;
+	server.idle_policy.secs_since_valid_hangup = 0;
 
 	while (buckets < (size_t) opts->max_connections && buckets < ((size_t) 1 << 20))
 		buckets <<= 1;
@@ -1271,6 +1342,7 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 	}
 	server.bucket_mask = buckets - 1;
 	uv_timer_init(loop, &server.auth_timer);
+	uv_timer_init(loop, &server.keepalive_timer);
 
 	lws_set_log_level(LLL_ERR | LLL_WARN |
 						  (log_level >= LOG_LEVEL_DEBUG ? LLL_NOTICE | LLL_INFO | LLL_DEBUG : 0),
@@ -1300,6 +1372,7 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 		log_error("ws: cannot listen on %s port %d (lws_create_context failed)", server.host,
 				  opts->port);
 		uv_close((uv_handle_t *) &server.auth_timer, NULL);
+		uv_close((uv_handle_t *) &server.keepalive_timer, NULL);
 		free(server.buckets);
 		server.buckets = NULL;
 		return NULL;
@@ -1316,11 +1389,14 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 		 * and no handle that keeps the loop alive. */
 		server.abandoned = true;
 		uv_close((uv_handle_t *) &server.auth_timer, NULL);
+		uv_close((uv_handle_t *) &server.keepalive_timer, NULL);
 		free(server.buckets);
 		server.buckets = NULL;
 		return NULL;
 	}
 	server.active = true;
+	uv_timer_start(&server.keepalive_timer, keepalive_cb, keepalive_interval_ms(),
+				   keepalive_interval_ms());
 	log_info("listening on %s port %d (WebSocket at /, HTTP /health/live /status /metrics)",
 			 server.host, opts->port);
 	return &server;
@@ -1353,6 +1429,7 @@ ws_destroy(Ws *ws)
 	if (ws->context)
 		lws_context_destroy(ws->context);
 	uv_close((uv_handle_t *) &ws->auth_timer, NULL);
+	uv_close((uv_handle_t *) &ws->keepalive_timer, NULL);
 	ws->active = false;
 	free(ws->buckets);
 	ws->buckets = NULL;

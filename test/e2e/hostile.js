@@ -639,8 +639,22 @@ tight('connection_cap_1013', async (port) => {
 
 quick('idle_peer_without_pongs_is_cut', async (port) => {
   const c = await w.authed(port, identity('idle'), { autoPong: false });
-  await c.gone();
+  expectEq([await c.closed(), c.closeReason], [1001, 'idle_timeout'], 'close');
   expect(c.pings >= 1, 'was pinged first');
+  await c.gone();
+});
+
+quick('busy_peer_without_pongs_stays', async (port) => {
+  // any message proves a client alive, not only a pong: three idle timeouts (2 s) of calls
+  // every 200 ms, never answering a ping, and the connection is still served
+  const c = await ready(port, 'busy');
+  c.autoPong = false;
+  for (let i = 0; i < 30; i++) {
+    responseCase(await w.call(c, 14));
+    await sleep(200);
+  }
+  expect(c.closeCode === null, `still open (closed with ${c.closeCode} ${c.closeReason})`);
+  await bye(c);
 });
 
 tight('stream_never_acked_1011', async (port) => {

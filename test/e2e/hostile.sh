@@ -17,6 +17,8 @@
 #   tight  small caps and buffers: 12 connections, 4 unauthenticated, STREAM_BUFFER 2, 16
 #          queued frames, no practical message rate limit; SIGTERMed by its last case
 #   quick  a 1 s auth timeout and a 2 s idle timeout
+#   fdcap  an open file limit of 400 (for 100 connections it wants 1,380): the sockets numbered
+#          beyond what it keeps for itself are refused at once, and it stays healthy
 # No timed assertion: every wait is for a condition, with a safety limit.
 
 set -euo pipefail
@@ -29,6 +31,69 @@ source "$HERE/lib.sh"
 
 DB=social_hostile
 NODE_MAJOR_MIN=18
+
+# A daemon with too few descriptors for its WS_MAX_CONNECTIONS: 300 raw TCP connections that
+# never upgrade. It must say so at start, keep WS_FD_RESERVE descriptors for itself by refusing
+# (closing at once) every socket numbered beyond the rest, and serve normally once they go.
+FD_LIMIT=400
+FD_SERVED=200 # a limit this small: sockets numbered from half of it on are refused (ws_fd_limit)
+fd_limit_case() {
+	local port out case=fd_limit_refuses_beyond_reserve
+	start_sociald fdcap "$DB" SOCIALD_NOFILE=$FD_LIMIT WS_MAX_CONNECTIONS=100
+	port=$STARTED_PORT
+	if ! out=$(cd "$HERE" && PORT=$port TOTAL=300 LIMIT=$FD_SERVED node - <<'JS' 2>&1
+const net = require('net');
+const [port, total, limit] = ['PORT', 'TOTAL', 'LIMIT'].map((k) => Number(process.env[k]));
+const socks = [];
+let closed = 0;
+const fail = (why) => { console.log(why); process.exit(1); };
+const safety = setTimeout(() => fail(`only ${closed} of ${total} closed by the daemon`), 30000);
+for (let i = 0; i < total; i++) {
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  s.on('close', () => { closed++; check(); });
+  socks.push(s);
+}
+// The daemon holds fewer than `limit` descriptors of any kind: at least total - limit sockets
+// are closed by it, the others stay open until this client lets them go.
+let checked = false;
+function check() {
+  if (checked || closed < total - limit) return;
+  checked = true;
+  clearTimeout(safety);
+  setTimeout(() => {
+    const open = socks.filter((s) => !s.destroyed).length;
+    if (open === 0 || open >= limit) fail(`${open} sockets held open, expected 1..${limit - 1}`);
+    for (const s of socks) s.destroy();
+    console.log(`${closed} of ${total} refused, ${open} held`);
+  }, 200);
+}
+JS
+	); then
+		echo "hostile: $case ... FAILED"
+		echo "  $out" >&2
+		return 1
+	fi
+	if ! grep -q "open file limit $FD_LIMIT is below" "$WORK/sociald.fdcap.log"; then
+		echo "hostile: $case ... FAILED"
+		echo "  sociald did not warn about its open file limit" >&2
+		return 1
+	fi
+	# Everything refused or let go: the daemon answers HTTP and serves a WebSocket client.
+	wait_for "fdcap: /health/live" eval 'http_get "$port" /health/live >/dev/null'
+	if ! (cd "$HERE" && node -e '
+const w = require("./wsraw.js");
+(async () => {
+  const c = await w.authed(+process.argv[1], new w.Identity("fdcap " + process.pid));
+  c.destroy();
+  process.exit(0);
+})().catch((e) => { console.log(e.message); process.exit(1); });' "$port"); then
+		echo "hostile: $case ... FAILED"
+		echo "  no WebSocket client served after the flood" >&2
+		return 1
+	fi
+	echo "hostile: $case ... ok ($out)"
+}
 
 main() {
 	local major rc=0 main_port tight_port tight_pid quick_port status name port
@@ -57,6 +122,9 @@ main() {
 
 	(cd "$HERE" && node hostile.js "$main_port" "$tight_port" "$tight_pid" "$quick_port" "$@") ||
 		rc=$?
+	if (($# == 0)) || [[ " $* " == *" fd_limit_refuses_beyond_reserve "* ]]; then
+		fd_limit_case || rc=1
+	fi
 
 	# The tight daemon was SIGTERMed by the last case: it must have drained and exited 0.
 	if (($# == 0)) || [[ " $* " == *" sigterm_closes_everyone_1001 "* ]]; then
@@ -80,7 +148,8 @@ main() {
 		fi
 	done
 	if ((rc != 0)); then
-		for name in main tight quick; do
+		for name in main tight quick fdcap; do
+			[[ -f $WORK/sociald.$name.log ]] || continue
 			echo "hostile: last lines of the $name daemon's log ($WORK/sociald.$name.log):"
 			tail -n 30 "$WORK/sociald.$name.log" || true
 		done

@@ -27,7 +27,9 @@ fail() {
 pid_alive() {
 	local stat
 	kill -0 "$1" 2>/dev/null || return 1
-	stat=$(<"/proc/$1/stat") 2>/dev/null || return 0
+	# cat, not $(<file): a failed redirection would end a set -e (sub)shell when the process
+	# is reaped between the two reads.
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	stat=${stat##*) }
 	[[ ${stat:0:1} != Z ]]
 }
@@ -143,7 +145,8 @@ setup_database() {
 # start_sociald NAME DB [VAR=VALUE...]: starts a daemon on a free loopback port; sets
 # STARTED_PORT and STARTED_PID. Ready means: /health/live answers, the query pool and LISTEN are
 # up. A small wrapper writes the daemon's exit status to $WORK/sociald.NAME.rc, so a scenario
-# running in a subshell (which cannot `wait` for it) can check how it ended.
+# running in a subshell (which cannot `wait` for it) can check how it ended. SOCIALD_NOFILE=N
+# among the settings starts it with an open file limit (soft and hard) of N.
 STARTED_PORT=""
 STARTED_PID=""
 start_sociald() {
@@ -159,7 +162,8 @@ start_sociald() {
 		env WS_HOST=127.0.0.1 RPC_SERVER_PORT="$port" \
 			PG_CONNECTION_STRING="hostaddr=127.0.0.1 port=$PGPORT dbname=$db user=$ROLE" \
 			LOG_LEVEL=info "$@" \
-			bash -c '"$1" & echo $! >"$2"; wait $!; echo $? >"$3"' _ \
+			bash -c 'if [[ -n ${SOCIALD_NOFILE:-} ]]; then ulimit -n "$SOCIALD_NOFILE" || exit 1; fi
+				"$1" & echo $! >"$2"; wait $!; echo $? >"$3"' _ \
 			"$SOCIALD" "$pidfile" "$rcfile" >>"$log" 2>&1 &
 		wrapper=$!
 		track_pid "$wrapper"
@@ -324,9 +328,11 @@ start_nats() {
 	fail "nats-server $name: no free port after 5 attempts"
 }
 
-# kill_now PID: SIGKILL, the crash case, and waits until it is gone.
+# kill_now PID: SIGKILL, the crash case, and waits until it is gone (reaped quietly when it is
+# a child of this shell: bash would print "Killed" for it).
 kill_now() {
 	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
 	wait_for "pid $1 to die" eval "! pid_alive $1"
 }
 

@@ -526,8 +526,8 @@ scenario_nats() {
 
 # The stub's request count for a prefix ("-" for /peers itself).
 stub_count() {
-	local v
-	v=$(awk -v p="$2" '$1 == p { print $2 }' "$1" 2>/dev/null)
+	local v=""
+	[[ -f $1 ]] && v=$(awk -v p="$2" '$1 == p { print $2 }' "$1")
 	echo "${v:-0}"
 }
 stub_count_at_least() { (($(stub_count "$1" "$2") >= $3)); }
@@ -980,8 +980,10 @@ run_scenario() {
 	local name=$1 rc
 	set +e
 	(
-		set -e
+		set -eE
 		SCENARIO=$name
+		# A step that fails without a message of its own still says where it was.
+		trap 'echo "presence: $SCENARIO: \"$BASH_COMMAND\" failed (exit $?) in ${FUNCNAME[0]:-main}, line $LINENO" >&2' ERR
 		"scenario_$name"
 	)
 	rc=$?
