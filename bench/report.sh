@@ -223,3 +223,14 @@ $(sql "SELECT format('| %s | %s | %s | %s |', name, ours, ref, ok) FROM bench.ch
 - Ours was measured with the extension's default policy settings; the reads take no locks.
 - The measured users: hub 1 \`$(meta hub1)\`, hub 2 \`$(meta hub2)\`, user \`$(meta user)\`.
 EOF
+
+# The presence fan-out section, written by bench/presence/run.sh; bench/run.sh passes its path.
+if [[ -n ${PRESENCE_REPORT:-} ]]; then
+	echo
+	if [[ -s $PRESENCE_REPORT ]]; then
+		cat -- "$PRESENCE_REPORT"
+	else
+		printf '%s\n' '## Presence fan-out' '' \
+			"Not measured: bench/presence/run.sh failed before its report (see the output of \`make bench\`)."
+	fi
+fi

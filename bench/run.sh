@@ -399,11 +399,17 @@ main() {
 	measure_writes
 	collect_meta
 	store_results
+	# Presence fan-out (bench/presence/run.sh): a sociald of its own with redis-server,
+	# nats-server and a database of its own on this server; its section is appended by report.sh.
+	local presence_rc=0
+	log "presence fan-out (bench/presence/run.sh)"
+	PRESENCE_REPORT=$work/presence.md bash "$here/presence/run.sh" || presence_rc=$?
 	log "writing $OUTPUT"
-	BENCH_DB=$DB bash "$here/report.sh" >"$work/report.md"
+	BENCH_DB=$DB PRESENCE_REPORT=$work/presence.md bash "$here/report.sh" >"$work/report.md"
 	mv -- "$work/report.md" "$OUTPUT"
 	log "done in $(($(date +%s) - started)) s"
 	((check_failures == 0)) || die "our functions and the reference strategy disagree (see $OUTPUT)"
+	((presence_rc == 0)) || die "the presence benchmark failed (see the Presence fan-out section of $OUTPUT)"
 }
 
 main "$@"
