@@ -70,6 +70,9 @@
 #define WS_FD_RESERVE 256
 /* The same lws log line at most once a second; repeats are counted. */
 #define WS_LWS_LOG_REPEAT_MS 1000
+/* Frames up to this size are written at once when the socket takes them (conn_write_now);
+ * presence and event stream elements are a few hundred bytes. */
+#define WS_DIRECT_MAX 4096
 /* HTTP bodies are written in pieces of this size, one per writable callback. */
 #define WS_HTTP_CHUNK 4096
 
@@ -592,6 +595,36 @@ conn_finish(Conn *c)
  * Output.
  */
 
+/*
+ * Writes a frame at once when nothing is queued before it and the socket takes it: true when it
+ * was written (or the connection failed writing it and is closing). false: queue it.
+ *
+ * The usual way, a writable request and one write per SERVER_WRITEABLE, turns the socket's
+ * write interest on and off around every frame, and libuv's uv_poll re-registers the socket
+ * with epoll on each change: four epoll_ctl calls per frame, more than half of the daemon's
+ * system calls under presence fan-out (a stream element waits for the client's ack of the one
+ * before, so elements never batch). lws_send_pipe_choked is lws' own test for another write:
+ * nothing of an earlier write still buffered, and the socket writable. A frame the kernel takes
+ * only in part is then kept by lws and finished before anything else, as after any write.
+ */
+static bool
+conn_write_now(Conn *c, const uint8_t *frame, size_t len)
+{
+	static uint8_t buf[LWS_PRE + WS_DIRECT_MAX];
+
+	if (len > WS_DIRECT_MAX || lws_send_pipe_choked(c->wsi))
+		return false;
+	memcpy(buf + LWS_PRE, frame, len);
+	if (lws_write(c->wsi, buf + LWS_PRE, len, LWS_WRITE_BINARY) < (int) len)
+	{
+		/* lws kills the socket when the close it starts finds it unusable. */
+		conn_close_detail(c, CONN_CLOSE_INTERNAL, "client_closed", "write_failed");
+		return true;
+	}
+	metrics_count(M_FRAMES_OUT, 1);
+	return true;
+}
+
 /* RpcHooks.send: loop thread, possibly inside rpc_session_input or an events callback. */
 static int
 conn_send(void *ud, const uint8_t *frame, size_t len)
@@ -607,6 +640,8 @@ conn_send(void *ud, const uint8_t *frame, size_t len)
 		conn_close(c, CONN_CLOSE_INTERNAL, "queue_overflow");
 		return -1;
 	}
+	if (!c->out.head && !c->ping_due && conn_write_now(c, frame, len))
+		return c->state == CONN_READY ? 0 : -1;
 	f = frame_new(LWS_PRE, frame, len, false);
 	if (!f)
 	{
