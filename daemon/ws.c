@@ -654,7 +654,8 @@ conn_send(void *ud, const uint8_t *frame, size_t len)
 	return 0;
 }
 
-/* LWS_CALLBACK_SERVER_WRITEABLE: one write, then ask again if more is queued. */
+/* LWS_CALLBACK_SERVER_WRITEABLE: a due ping, or the queued frames the socket takes; then ask
+ * again if more is queued. */
 static int
 conn_writable(Conn *c)
 {
@@ -675,18 +676,23 @@ conn_writable(Conn *c)
 			lws_callback_on_writable(c->wsi);
 		return 0;
 	}
-	/* A closing connection's queue is empty; lws writes its close frame. */
-	f = queue_pop(&c->out);
-	if (!f)
-		return 0;
-	if (lws_write(c->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_BINARY) < (int) f->len)
+	/* A closing connection's queue is empty; lws writes its close frame. Queued frames go out
+	 * while the socket takes them (lws_send_pipe_choked allows the next write), so a backlog
+	 * does not cost a writable round trip per frame. */
+	do
 	{
+		f = queue_pop(&c->out);
+		if (!f)
+			return 0;
+		if (lws_write(c->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_BINARY) < (int) f->len)
+		{
+			free(f);
+			conn_mark_closing(c, 1006, "client_closed", "write_failed");
+			return -1;
+		}
 		free(f);
-		conn_mark_closing(c, 1006, "client_closed", "write_failed");
-		return -1;
-	}
-	free(f);
-	metrics_count(M_FRAMES_OUT, 1);
+		metrics_count(M_FRAMES_OUT, 1);
+	} while (c->out.head && !lws_send_pipe_choked(c->wsi));
 	if (c->out.head)
 		lws_callback_on_writable(c->wsi);
 	return 0;
