@@ -216,10 +216,13 @@ fanout_of() {
 # kind, changes, notifications, wall seconds, daemon CPU seconds, client CPU seconds.
 # Returns 1 (BROKEN set) when the batch did not end with exactly its notifications.
 batch() {
-	local kind=$1 verb=$2 body=$3 from=$4 count=$5 expected base t0 t1 c0 c1 l0 l1
+	local kind=$1 verb=$2 body=$3 from=$4 count=$5 expected base t0 t1 c0 c1 l0 l1 status s0 s1
 	pubs "$verb" "$body" "$from" "$count" >"$WORK/batch.pub"
 	expected=$(fanout_of "$from" "$count")
+	status=online
+	[[ $verb == disconnect ]] && status=offline
 	base=$(elements)
+	s0=$(stat_of "$status")
 	c0=$(cpu_ns "$DAEMON_PID")
 	l0=$(cpu_ns "$CLIENT_PID")
 	t0=$(now_ns)
@@ -231,6 +234,14 @@ batch() {
 	t1=$(now_ns)
 	c1=$(cpu_ns "$DAEMON_PID")
 	l1=$(cpu_ns "$CLIENT_PID")
+	# Every one of them must say what happened: ONLINE after heartbeats, OFFLINE after
+	# disconnects. The client rewrites its stats every 100 ms: wait for the file to catch up.
+	wait_counter "$status elements" "stat_$status" $((s0 + expected)) || true
+	s1=$(stat_of "$status")
+	if ((s1 - s0 != expected)); then
+		BROKEN="$kind batch of $count: $((s1 - s0)) of its $expected elements said $status"
+		return 1
+	fi
 	printf '%s\t%d\t%d\t%s\t%s\t%s\n' "$kind" "$count" "$expected" \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')" \
 		"$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')" \
@@ -418,6 +429,8 @@ wait_counter() {
 	done
 }
 nats_taken() { metric_value nats_messages_total; }
+stat_online() { stat_of online; }
+stat_offline() { stat_of offline; }
 
 # HEARTBEATS heartbeats for BATCH peers that are online already: no notification may come.
 measure_heartbeats() {
@@ -550,7 +563,8 @@ $(fmt "$PEERS") peers with $AVG_FRIENDS connected friends on average, $HUBS hubs
 $(fmt "$HUB_FRIENDS") connected friends each. A status change is a NATS publish
 (\`peer.<address>.heartbeat\` with a Heartbeat body, or \`.disconnect\`); a batch is timed from its
 first publish until the client has received every notification the graph says it causes
-(exactly that many: one more, or none for ${BATCH_LIMIT_S} s, ends the measurement).
+(exactly that many, each ONLINE after heartbeats and OFFLINE after disconnects: one more, one
+saying the wrong status, or none for ${BATCH_LIMIT_S} s, ends the measurement).
 
 | Case | Batches | Status changes/s | Friend notifications/s | Notifications/s per daemon core | Daemon CPU per change | Target | |
 |---|---|---|---|---|---|---|---|
