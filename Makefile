@@ -23,7 +23,7 @@ DEB_PACKAGES := \
 	libjansson-dev pkg-config gcc make clang-format iproute2 curl
 
 # C sources under clang-format: the extension, and the daemon and unit tests once they exist.
-FORMAT_DIRS := $(wildcard extension daemon test/unit)
+FORMAT_DIRS := $(wildcard extension daemon test/unit tools bench/presence)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

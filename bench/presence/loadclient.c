@@ -46,8 +46,8 @@
 
 #include <libwebsockets.h>
 
-#include "auth.h"
-#include "keccak.h"
+#include "door/auth.h"
+#include "door/keccak.h"
 
 #define LC_MAX_USERS 200000
 #define LC_MAX_FRAME (256 * 1024) /* the daemon's elements are tiny; this is a safety net */

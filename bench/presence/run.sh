@@ -408,7 +408,7 @@ SQL
 	SQL_QUERIES=$((s1 - s0))
 	LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 	CHANGES=$(awk '{ s += $2 } END { print s + 0 }' "$WORK/batches.tsv")
-	REDIS_TIMEOUTS=$(grep -c 'kvs: no reply from' "$WORK/sociald.bench.log" || true)
+	REDIS_TIMEOUTS=$(grep -c 'redis: no reply from' "$WORK/sociald.bench.log" || true)
 }
 
 # wait_counter WHAT FN TARGET: until FN prints at least TARGET, or stops moving for 3 s (then
@@ -577,7 +577,7 @@ loop thread), so it does not depend on how busy the other processes kept the mac
 
 $hb_line
 $sql_line
-- sociald logged $REDIS_TIMEOUTS Redis command timeout(s) (\`kvs: no reply\`) during the run.
+- sociald logged $REDIS_TIMEOUTS Redis command timeout(s) (\`redis: no reply\`) during the run.
 EOF
 }
 

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "archipelago.h"
+#include "presence/archipelago.h"
 
 typedef struct UrlCase
 {

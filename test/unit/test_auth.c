@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "auth.h"
+#include "door/auth.h"
 
 #define WINDOW 300000
 #define TS 1767225600000LL

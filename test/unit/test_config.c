@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "main/config.h"
 
 #define ARGC(a) ((int) (sizeof(a) / sizeof((a)[0])))
 

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "keccak.h"
+#include "door/keccak.h"
 
 static json_t *vectors; /* auth_vectors.json, loaded once for the group */
 

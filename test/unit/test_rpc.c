@@ -24,8 +24,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "rpc.h"
-#include "service.h"
+#include "rpc/rpc.h"
+#include "social/service.h"
 #include "rpc/rpc.pb-c.h"
 #include "decentraland/social_service/v2/social_service_v2.pb-c.h"
 
@@ -1679,7 +1679,7 @@ test_frames(void **state)
 	}
 }
 
-/* rpc_utf8_valid: what friends.c checks every string parameter with before PostgreSQL sees it
+/* rpc_utf8_valid: what procedures.c checks every string parameter with before PostgreSQL sees it
  * (protobuf-c does not validate strings). Hex of the bytes, and the verdict. */
 static const struct
 {

@@ -1,0 +1,67 @@
+/*
+ * ws.h — the door: one libwebsockets server on the daemon's libuv loop, serving WebSocket
+ * clients at path "/" and HTTP on the same port (GET /health/live, /status, /metrics).
+ *
+ * ws.c owns every client connection (conn.h): admission limits, the auth handshake on libuv's
+ * thread pool, per-connection rate limit, bounded inbound and outbound queues, idle pings, and
+ * exactly one log line per disconnect with a stable reason. There is one server per process
+ * (conn_lookup is global). Everything runs on the loop thread.
+ */
+#ifndef SOCIALD_WS_H
+#define SOCIALD_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store/pg_pool.h"
+#include "rpc/rpc.h"
+
+typedef struct WsOptions
+{
+	const char *host; /* listen address; "0.0.0.0" / "::" for every interface */
+	int			port;
+	int			auth_timeout_ms;		 /* first frame sent and verified within this, else 3004 */
+	int			auth_window_ms;			 /* AuthOptions.timestamp_window_ms */
+	int			idle_timeout_s;			 /* silent this long: hang up; ping after half of it */
+	size_t		max_payload_bytes;		 /* one reassembled inbound message; beyond: 1009 */
+	int			max_connections;		 /* admitted connections; beyond: 1013 */
+	int			max_unauthenticated;	 /* admitted, not yet authenticated; beyond: 1013 */
+	int			outbound_queue_messages; /* beyond: 1011 queue_overflow */
+	size_t		outbound_queue_bytes;	 /* beyond: 1011 queue_overflow */
+	int			messages_per_second;	 /* inbound token bucket; beyond: 1008 rate_limited */
+	int			messages_burst;
+	RpcLimits	rpc; /* for every session */
+	PgPool	   *pg;	 /* borrowed, for /status; may be NULL */
+} WsOptions;
+
+typedef struct Ws Ws;
+
+struct lws_context;
+
+/* Creates the lws context on 'loop' and starts listening. opts is copied (host too). NULL on
+ * failure (logged), also when a server already exists. */
+Ws *ws_create(uv_loop_t *loop, const WsOptions *opts);
+
+/* Graceful stop, step one: refuse new connections and close every client with 1001 "shutdown"
+ * (deferred: the close frames go out as the loop runs). Idempotent. */
+void ws_shutdown(Ws *ws);
+
+/* WebSocket connections not yet fully closed (admitted or not); 0 once a shutdown drained. */
+size_t ws_open_count(const Ws *ws);
+
+/*
+ * On a foreign loop lws frees its context in two steps. ws_destroy() closes everything (what is
+ * still open is cut without a close frame; lws reports those closes now); the loop must then run
+ * until it has no more handles; ws_release() then frees what lws kept until its handles had
+ * closed, and the loop must run once more before uv_loop_close(). NULL is a no-op; ws_release()
+ * is a no-op when there is nothing left to free.
+ */
+void ws_destroy(Ws *ws);
+void ws_release(void);
+
+/* The server's lws context, for other lws users on the same loop (archipelago.c's HTTP client
+ * adds a vhost to it). Borrowed: valid from ws_create until ws_destroy; NULL outside. */
+struct lws_context *ws_context(void);
+
+#endif /* SOCIALD_WS_H */

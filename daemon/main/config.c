@@ -1,0 +1,680 @@
+/*
+ * config.c — the settings table and its parsers.
+ *
+ * The table is the single source: defaults are strings parsed by the same code as user input (so
+ * a default can never be out of range without the unit test noticing), --help is printed from
+ * it, and config_log walks it. Names reuse the reference service's environment variables where
+ * they mean the same thing (RPC_SERVER_PORT, WS_AUTH_TIMEOUT_IN_MS, ...).
+ */
+#include "main/config.h"
+
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "presence/archipelago.h"
+#include "store/redis_client.h"
+
+#define FIELD(f) offsetof(Config, f), sizeof(((Config *) 0)->f)
+
+#define KIB 1024LL
+#define MIB (1024LL * 1024LL)
+
+static int check_presence_sources(const char *value, char *why, size_t whylen);
+static int check_redis_url(const char *value, char *why, size_t whylen);
+static int check_nats_url(const char *value, char *why, size_t whylen);
+static int check_nats_token(const char *value, char *why, size_t whylen);
+static int check_http_url(const char *value, char *why, size_t whylen);
+
+const ConfigEntry config_entries[] = {
+	{"host", "WS_HOST", CONFIG_STRING, "0.0.0.0", 0, 0, FIELD(host),
+	 "Address to listen on for WebSocket and HTTP (0.0.0.0 or :: for every interface)."},
+	{"port", "RPC_SERVER_PORT", CONFIG_INT, "8085", 1, 65535, FIELD(port),
+	 "TCP port for WebSocket (path /) and HTTP (/health/live, /status, /metrics)."},
+	{"auth-timeout", "WS_AUTH_TIMEOUT_IN_MS", CONFIG_MS, "30000", 100, 3600000,
+	 FIELD(auth_timeout_ms),
+	 "A connection must send and pass its auth frame within this, else it is closed with 3004."},
+	{"auth-window", "WS_AUTH_SIGNATURE_EXPIRATION_IN_MS", CONFIG_MS, "300000", 1000, 86400000,
+	 FIELD(auth_window_ms),
+	 "Accepted distance between the signed x-identity-timestamp and the server clock."},
+	{"idle-timeout", "WS_IDLE_TIMEOUT_IN_SECONDS", CONFIG_INT, "300", 2, 65535,
+	 FIELD(idle_timeout_s),
+	 "Seconds without any traffic before hanging up; a ping is sent after half of it."},
+	{"max-payload", "WS_MAX_PAYLOAD_BYTES", CONFIG_BYTES, "1MiB", 1024, 64 * MIB,
+	 FIELD(max_payload_bytes),
+	 "Largest inbound message (after reassembly); larger closes with 1009."},
+	{"max-connections", "WS_MAX_CONNECTIONS", CONFIG_INT, "10000", 1, 1000000,
+	 FIELD(max_connections),
+	 "Open WebSocket connections; beyond this a new one is closed with 1013."},
+	{"max-unauthenticated", "WS_MAX_UNAUTHENTICATED", CONFIG_INT, "1000", 1, 1000000,
+	 FIELD(max_unauthenticated),
+	 "Connections still authenticating; beyond this a new one is closed with 1013."},
+	{"outbound-queue-messages", "WS_OUTBOUND_QUEUE_MESSAGES", CONFIG_INT, "128", 1, 1000000,
+	 FIELD(outbound_queue_messages),
+	 "Frames queued for a client that is not reading; beyond this it is closed with 1011."},
+	{"outbound-queue-bytes", "WS_OUTBOUND_QUEUE_BYTES", CONFIG_BYTES, "4MiB", 4 * KIB, 1024 * MIB,
+	 FIELD(outbound_queue_bytes),
+	 "Bytes queued for a client that is not reading; beyond this it is closed with 1011."},
+	{"messages-per-second", "WS_MESSAGES_PER_SECOND", CONFIG_INT, "50", 1, 1000000,
+	 FIELD(messages_per_second),
+	 "Sustained inbound messages per second per connection; faster closes with 1008."},
+	{"messages-burst", "WS_MESSAGES_BURST", CONFIG_INT, "100", 1, 1000000, FIELD(messages_burst),
+	 "Inbound messages a connection may send at once before the rate applies."},
+	{"shutdown-timeout", "WS_SHUTDOWN_TIMEOUT_IN_MS", CONFIG_MS, "5000", 0, 600000,
+	 FIELD(shutdown_timeout_ms),
+	 "On SIGTERM, how long clients get to receive their 1001 close before the rest is cut."},
+	{"stream-buffer", "STREAM_BUFFER", CONFIG_INT, "1000", 1, 1000000, FIELD(stream_buffer),
+	 "Unacknowledged elements buffered per server stream; beyond this the connection is closed."},
+	{"rpc-max-ports", "RPC_MAX_PORTS", CONFIG_INT, "16", 1, 1024, FIELD(rpc_max_ports),
+	 "RPC ports per connection; beyond this CreatePort is answered with an error."},
+	{"rpc-max-streams", "RPC_MAX_STREAMS", CONFIG_INT, "32", 1, 4096, FIELD(rpc_max_streams),
+	 "Open server streams per connection; beyond this a subscription is answered with an error."},
+	{"rpc-max-pending-calls", "RPC_MAX_PENDING_CALLS", CONFIG_INT, "64", 1, 4096,
+	 FIELD(rpc_max_pending_calls),
+	 "Unanswered unary calls per connection; beyond this a call is answered with an error."},
+	{"pg", "PG_CONNECTION_STRING", CONFIG_CONNINFO, "hostaddr=127.0.0.1 port=5432 dbname=social", 0,
+	 0, FIELD(pg_conninfo),
+	 "libpq connection string (key=value or URI). Use hostaddr=, not host=: name lookups block."},
+	{"pg-pool-size", "PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, FIELD(pg_pool_size),
+	 "PostgreSQL connections for calls (plus one for LISTEN)."},
+	{"pg-query-timeout", "PG_QUERY_TIMEOUT_MS", CONFIG_MS, "5000", 10, 600000,
+	 FIELD(pg_query_timeout_ms),
+	 "A query running longer is cancelled and the call answers internal_server_error."},
+	{"pg-max-queued", "PG_MAX_QUEUED", CONFIG_INT, "1000", 1, 1000000, FIELD(pg_max_queued),
+	 "Queries waiting for a free PostgreSQL connection; beyond this they fail at once."},
+	{"log-level", "LOG_LEVEL", CONFIG_LOG_LEVEL, "info", 0, 0, FIELD(log_level),
+	 "error, warn, info or debug."},
+	{"presence-sources", "PRESENCE_SOURCES", CONFIG_STRING, "auto", 0, 0, FIELD(presence_sources),
+	 "What this instance feeds into presence: a comma list of nats, archipelago, socket; auto = "
+	 "socket, plus nats when NATS_URL is set, plus archipelago when ARCHIPELAGO_STATS_URL is set; "
+	 "none = nothing (friends' presence from other instances is still served).",
+	 false, check_presence_sources},
+	{"presence-ttl", "PRESENCE_TTL_IN_MS", CONFIG_MS, "90000", 3000, 86400000,
+	 FIELD(presence_ttl_ms),
+	 "A source's word that a user is online lasts this long; silence beyond it is offline."},
+	{"presence-sessions", "PRESENCE_SESSIONS", CONFIG_BOOL, "on", 0, 0, FIELD(presence_sessions),
+	 "Record presence sessions in social.presence_sessions (batched, at most one write a second)."},
+	{"redis-url", "REDIS_URL", CONFIG_STRING, "redis://127.0.0.1:6379", 0, 0, FIELD(redis_url),
+	 "Redis for presence: redis://[[user]:password@]host[:port][/db].", false, check_redis_url},
+	{"nats-url", "NATS_URL", CONFIG_STRING, "", 0, 0, FIELD(nats_url),
+	 "NATS servers for peer events (nats://host:port, comma-separated); empty: no NATS source.",
+	 true, check_nats_url},
+	{"nats-queue-group", "NATS_QUEUE_GROUP", CONFIG_STRING, "sociald-presence", 0, 0,
+	 FIELD(nats_queue_group),
+	 "NATS queue group of every instance: each peer event is handled by one of them.", false,
+	 check_nats_token},
+	{"archipelago-stats-url", "ARCHIPELAGO_STATS_URL", CONFIG_STRING, "", 0, 0,
+	 FIELD(archipelago_stats_url),
+	 "Archipelago stats base URL (GET <url>/peers is polled); empty: no Archipelago source.", true,
+	 check_http_url},
+	{"archipelago-poll-interval", "ARCHIPELAGO_POLL_INTERVAL_IN_MS", CONFIG_MS, "5000", 500,
+	 3600000, FIELD(archipelago_poll_interval_ms),
+	 "How often one instance polls Archipelago's /peers."},
+};
+
+const size_t config_entry_count = sizeof(config_entries) / sizeof(config_entries[0]);
+
+static const char *
+type_name(ConfigType type)
+{
+	switch (type)
+	{
+		case CONFIG_INT:
+			return "INT";
+		case CONFIG_MS:
+			return "DURATION";
+		case CONFIG_BYTES:
+			return "SIZE";
+		case CONFIG_BOOL:
+			return "BOOL";
+		case CONFIG_STRING:
+			return "STRING";
+		case CONFIG_CONNINFO:
+			return "CONNINFO";
+		case CONFIG_LOG_LEVEL:
+			return "LEVEL";
+	}
+	return "?";
+}
+
+/*
+ * Strict decimal with an optional unit suffix looked up in 'units' (name, multiplier; NULL name
+ * ends the list; an empty name means "no suffix"). No sign, no spaces, no overflow.
+ */
+typedef struct Unit
+{
+	const char *name;
+	long long	mult;
+} Unit;
+
+static const Unit ms_units[] = {{"", 1},	  {"ms", 1},	  {"s", 1000},
+								{"m", 60000}, {"h", 3600000}, {NULL, 0}};
+static const Unit byte_units[] = {
+	{"", 1},		   {"b", 1},		   {"k", KIB},			{"kb", KIB},
+	{"kib", KIB},	   {"m", MIB},		   {"mb", MIB},			{"mib", MIB},
+	{"g", 1024 * MIB}, {"gb", 1024 * MIB}, {"gib", 1024 * MIB}, {NULL, 0}};
+static const Unit no_units[] = {{"", 1}, {NULL, 0}};
+
+static int
+parse_number(const char *s, const Unit *units, long long *out)
+{
+	const char *p = s;
+	long long	v = 0;
+
+	if (!isdigit((unsigned char) *p))
+		return -1;
+	for (; isdigit((unsigned char) *p); p++)
+	{
+		int d = *p - '0';
+
+		if (v > (LLONG_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	for (const Unit *u = units; u->name; u++)
+	{
+		if (strcasecmp(p, u->name) == 0)
+		{
+			if (v > LLONG_MAX / u->mult)
+				return -1;
+			*out = v * u->mult;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+	{
+		if (strcasecmp(s, yes[i]) == 0)
+		{
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0)
+		{
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The connection string is checked here, once, so a typo is a startup error with libpq's own
+ * words instead of an endless reconnect loop. */
+static int
+check_conninfo(const char *value, char *err, size_t errlen)
+{
+	char			 *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(value, &perr);
+
+	if (!opts)
+	{
+		size_t n;
+
+		snprintf(err, errlen, "%s", perr ? perr : "out of memory");
+		n = strlen(err);
+		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+			err[--n] = '\0';
+		PQfreemem(perr);
+		return -1;
+	}
+	PQconninfoFree(opts);
+	return 0;
+}
+
+int
+config_set(Config *cfg, const ConfigEntry *e, const char *value, char *err, size_t errlen)
+{
+	char	   *field = (char *) cfg + e->offset;
+	long long	n;
+	const Unit *units = e->type == CONFIG_MS	  ? ms_units
+						: e->type == CONFIG_BYTES ? byte_units
+												  : no_units;
+	char		why[256];
+
+	switch (e->type)
+	{
+		case CONFIG_INT:
+		case CONFIG_MS:
+		case CONFIG_BYTES:
+			if (parse_number(value, units, &n) != 0)
+			{
+				snprintf(err, errlen, "%s (--%s): \"%s\" is not a valid %s%s", e->env, e->name,
+						 value, e->type == CONFIG_MS ? "duration" : "number",
+						 e->type == CONFIG_MS	   ? " (ms, or with a unit: 500ms, 30s, 5m, 1h)"
+						 : e->type == CONFIG_BYTES ? " (bytes, or with a unit: 64k, 4MiB)"
+												   : "");
+				return -1;
+			}
+			if (n < e->min || n > e->max)
+			{
+				snprintf(err, errlen, "%s (--%s): %s is out of range %lld..%lld%s", e->env, e->name,
+						 value, e->min, e->max,
+						 e->type == CONFIG_MS	   ? " ms"
+						 : e->type == CONFIG_BYTES ? " bytes"
+												   : "");
+				return -1;
+			}
+			/* Ranges in the table fit an int; the field is an int. */
+			*(int *) field = (int) n;
+			return 0;
+		case CONFIG_BOOL:
+			if (parse_bool(value, (bool *) field) != 0)
+			{
+				snprintf(err, errlen, "%s (--%s): \"%s\" is not a boolean (true/false)", e->env,
+						 e->name, value);
+				return -1;
+			}
+			return 0;
+		case CONFIG_STRING:
+		case CONFIG_CONNINFO:
+			if (value[0] == '\0' && !e->allow_empty)
+			{
+				snprintf(err, errlen, "%s (--%s): must not be empty", e->env, e->name);
+				return -1;
+			}
+			if (strlen(value) >= e->size)
+			{
+				snprintf(err, errlen, "%s (--%s): value is longer than %zu bytes", e->env, e->name,
+						 e->size - 1);
+				return -1;
+			}
+			if (e->type == CONFIG_CONNINFO && check_conninfo(value, why, sizeof(why)) != 0)
+			{
+				snprintf(err, errlen, "%s (--%s): %s", e->env, e->name, why);
+				return -1;
+			}
+			if (e->check && value[0] != '\0' && e->check(value, why, sizeof(why)) != 0)
+			{
+				snprintf(err, errlen, "%s (--%s): %s", e->env, e->name, why);
+				return -1;
+			}
+			memcpy(field, value, strlen(value) + 1);
+			return 0;
+		case CONFIG_LOG_LEVEL:
+			if (log_level_parse(value, (LogLevel *) field) != 0)
+			{
+				snprintf(err, errlen, "%s (--%s): \"%s\" is not one of error, warn, info, debug",
+						 e->env, e->name, value);
+				return -1;
+			}
+			return 0;
+	}
+	snprintf(err, errlen, "%s: unknown setting type", e->env);
+	return -1;
+}
+
+const ConfigEntry *
+config_find(const char *name)
+{
+	for (size_t i = 0; i < config_entry_count; i++)
+		if (strcmp(config_entries[i].name, name) == 0)
+			return &config_entries[i];
+	return NULL;
+}
+
+void
+config_defaults(Config *cfg)
+{
+	char err[256];
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < config_entry_count; i++)
+	{
+		/* test_config proves every default parses; a failure here is a broken table. */
+		if (config_set(cfg, &config_entries[i], config_entries[i].def, err, sizeof(err)) != 0)
+		{
+			fprintf(stderr, "sociald: bad default: %s\n", err);
+			abort();
+		}
+	}
+}
+
+static const char *
+env_lookup(char *const envp[], const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!envp)
+		return NULL;
+	for (char *const *p = envp; *p; p++)
+		if (strncmp(*p, name, len) == 0 && (*p)[len] == '=')
+			return *p + len + 1;
+	return NULL;
+}
+
+ConfigStatus
+config_load(Config *cfg, int argc, char *const argv[], char *const envp[], char *err, size_t errlen)
+{
+	config_defaults(cfg);
+	for (size_t i = 0; i < config_entry_count; i++)
+	{
+		const char *v = env_lookup(envp, config_entries[i].env);
+
+		if (v && config_set(cfg, &config_entries[i], v, err, errlen) != 0)
+			return CONFIG_ERROR;
+	}
+	for (int i = 1; i < argc; i++)
+	{
+		const char		  *arg = argv[i];
+		const char		  *eq;
+		char			   name[64];
+		const ConfigEntry *e;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+			return CONFIG_HELP;
+		if (strcmp(arg, "--version") == 0)
+			return CONFIG_VERSION;
+		if (strncmp(arg, "--", 2) != 0)
+		{
+			snprintf(err, errlen,
+					 "unexpected argument \"%s\" (options are --name=value; see --help)", arg);
+			return CONFIG_ERROR;
+		}
+		eq = strchr(arg + 2, '=');
+		if (!eq || (size_t) (eq - (arg + 2)) >= sizeof(name))
+		{
+			snprintf(err, errlen, "option \"%s\" needs a value: --name=value (see --help)", arg);
+			return CONFIG_ERROR;
+		}
+		memcpy(name, arg + 2, (size_t) (eq - (arg + 2)));
+		name[eq - (arg + 2)] = '\0';
+		e = config_find(name);
+		if (!e)
+		{
+			snprintf(err, errlen, "unknown option --%s (see --help)", name);
+			return CONFIG_ERROR;
+		}
+		if (config_set(cfg, e, eq + 1, err, errlen) != 0)
+			return CONFIG_ERROR;
+	}
+	/* Settings that only make sense together. */
+	if (strcmp(cfg->presence_sources, "auto") != 0 && strcmp(cfg->presence_sources, "none") != 0)
+	{
+		ConfigPresenceSources src = config_presence_sources(cfg);
+
+		if (src.nats && cfg->nats_url[0] == '\0')
+		{
+			snprintf(err, errlen, "PRESENCE_SOURCES (--presence-sources): nats needs NATS_URL");
+			return CONFIG_ERROR;
+		}
+		if (src.archipelago && cfg->archipelago_stats_url[0] == '\0')
+		{
+			snprintf(err, errlen,
+					 "PRESENCE_SOURCES (--presence-sources): archipelago needs "
+					 "ARCHIPELAGO_STATS_URL");
+			return CONFIG_ERROR;
+		}
+	}
+	return CONFIG_OK;
+}
+
+void
+config_print_help(FILE *out, const char *prog)
+{
+	fprintf(out,
+			"Usage: %s [--name=value ...]\n"
+			"\n"
+			"sociald %s: the WebSocket door of the social service.\n"
+			"Every option can also be set with its environment variable; a flag overrides the\n"
+			"environment. Durations take ms or a unit (500ms, 30s, 5m, 1h); sizes take bytes or\n"
+			"a unit (64k, 4MiB).\n"
+			"\n"
+			"Options:\n",
+			prog, SOCIALD_VERSION);
+	for (size_t i = 0; i < config_entry_count; i++)
+	{
+		const ConfigEntry *e = &config_entries[i];
+		char			   flag[96];
+
+		snprintf(flag, sizeof(flag), "--%s=%s", e->name, type_name(e->type));
+		fprintf(out, "  %-36s %s (default: %s)\n", flag, e->env, e->def);
+		if (e->type == CONFIG_INT || e->type == CONFIG_MS || e->type == CONFIG_BYTES)
+			fprintf(out, "      %s Range %lld..%lld%s.\n", e->help, e->min, e->max,
+					e->type == CONFIG_MS	  ? " ms"
+					: e->type == CONFIG_BYTES ? " bytes"
+											  : "");
+		else
+			fprintf(out, "      %s\n", e->help);
+	}
+	fprintf(out, "  %-36s %s\n", "--help, -h", "print this and exit");
+	fprintf(out, "  %-36s %s\n", "--version", "print the version and exit");
+}
+
+/* Rebuilds the connection string with any password replaced, for the startup log line. */
+static void
+mask_conninfo(const char *conninfo, char *out, size_t outlen)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	size_t			  used = 0;
+
+	out[0] = '\0';
+	if (!opts)
+	{
+		snprintf(out, outlen, "(unparsable)");
+		return;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+	{
+		int n;
+
+		if (!o->val)
+			continue;
+		n = snprintf(out + used, outlen - used, "%s%s=%s", used ? " " : "", o->keyword,
+					 strcmp(o->keyword, "password") == 0 ? "***" : o->val);
+		if (n < 0 || (size_t) n >= outlen - used)
+			break;
+		used += (size_t) n;
+	}
+	PQconninfoFree(opts);
+}
+
+/* Every scheme://user:password@host... of a comma-separated list with the password replaced;
+ * anything else unchanged (truncated to outlen). */
+static void
+mask_url(const char *value, char *out, size_t outlen)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	while (used + 1 < outlen)
+	{
+		const char *end = strchr(value, ',');
+		size_t		len = end ? (size_t) (end - value) : strlen(value);
+		const char *scheme = memmem(value, len, "://", 3);
+		const char *host = scheme ? scheme + 3 : value;
+		const char *at = memchr(host, '@', len - (size_t) (host - value));
+		const char *colon = memchr(host, ':', len - (size_t) (host - value));
+		const char *slash = memchr(host, '/', len - (size_t) (host - value));
+		int			n;
+
+		if (scheme && at && colon && colon < at && !(slash && slash < at))
+			n = snprintf(out + used, outlen - used, "%.*s:***%.*s", (int) (colon - value), value,
+						 (int) (len - (size_t) (at - value)), at);
+		else
+			n = snprintf(out + used, outlen - used, "%.*s", (int) len, value);
+		if (n < 0 || (size_t) n >= outlen - used)
+			return;
+		used += (size_t) n;
+		if (!end)
+			return;
+		n = snprintf(out + used, outlen - used, ",");
+		if (n < 0 || (size_t) n >= outlen - used)
+			return;
+		used += (size_t) n;
+		value = end + 1;
+	}
+}
+
+void
+config_log(const Config *cfg)
+{
+	static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+	for (size_t i = 0; i < config_entry_count; i++)
+	{
+		const ConfigEntry *e = &config_entries[i];
+		const char		  *field = (const char *) cfg + e->offset;
+		char			   masked[CONFIG_CONNINFO_MAX + 64];
+
+		switch (e->type)
+		{
+			case CONFIG_INT:
+			case CONFIG_MS:
+			case CONFIG_BYTES:
+				log_info("config %s=%d", e->env, *(const int *) field);
+				break;
+			case CONFIG_BOOL:
+				log_info("config %s=%s", e->env, *(const bool *) field ? "true" : "false");
+				break;
+			case CONFIG_STRING:
+				mask_url(field, masked, sizeof(masked));
+				log_info("config %s=%s", e->env, masked);
+				break;
+			case CONFIG_CONNINFO:
+				mask_conninfo(field, masked, sizeof(masked));
+				log_info("config %s=%s", e->env, masked);
+				break;
+			case CONFIG_LOG_LEVEL:
+				log_info("config %s=%s", e->env, level_names[*(const LogLevel *) field]);
+				break;
+		}
+	}
+}
+
+/* ---- Presence settings */
+
+static const char *const presence_source_names[] = {"nats", "archipelago", "socket"};
+
+/* Splits value at commas into at most three known source names, each once; -1 with a reason.
+ * "auto" and "none" stand alone. */
+static int
+parse_presence_sources(const char *value, bool picked[3], char *why, size_t whylen)
+{
+	const char *p = value;
+
+	picked[0] = picked[1] = picked[2] = false;
+	if (strcmp(value, "auto") == 0 || strcmp(value, "none") == 0)
+		return 0;
+	for (;;)
+	{
+		const char *end = strchr(p, ',');
+		size_t		len = end ? (size_t) (end - p) : strlen(p);
+		size_t		i;
+
+		for (i = 0; i < 3; i++)
+			if (strlen(presence_source_names[i]) == len &&
+				strncmp(p, presence_source_names[i], len) == 0)
+				break;
+		if (i == 3)
+		{
+			snprintf(why, whylen,
+					 "\"%.*s\" is not a presence source (nats, archipelago, socket; or auto, none)",
+					 (int) len, p);
+			return -1;
+		}
+		if (picked[i])
+		{
+			snprintf(why, whylen, "%s is listed twice", presence_source_names[i]);
+			return -1;
+		}
+		picked[i] = true;
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+static int
+check_presence_sources(const char *value, char *why, size_t whylen)
+{
+	bool picked[3];
+
+	return parse_presence_sources(value, picked, why, whylen);
+}
+
+ConfigPresenceSources
+config_presence_sources(const Config *cfg)
+{
+	ConfigPresenceSources s = {false, false, false};
+	bool				  picked[3];
+	char				  why[128];
+
+	if (strcmp(cfg->presence_sources, "auto") == 0)
+	{
+		s.socket = true;
+		s.nats = cfg->nats_url[0] != '\0';
+		s.archipelago = cfg->archipelago_stats_url[0] != '\0';
+		return s;
+	}
+	/* "none", or a list config_set has validated */
+	if (parse_presence_sources(cfg->presence_sources, picked, why, sizeof(why)) == 0)
+	{
+		s.nats = picked[0];
+		s.archipelago = picked[1];
+		s.socket = picked[2];
+	}
+	return s;
+}
+
+static int
+check_redis_url(const char *value, char *why, size_t whylen)
+{
+	RedisClientAddress a;
+
+	return redis_client_url_parse(value, &a, why, whylen);
+}
+
+/* Characters with no meaning to a NATS URL list or subject: no spaces, no control characters. */
+static bool
+plain_text(const char *value)
+{
+	for (const char *p = value; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static int
+check_nats_url(const char *value, char *why, size_t whylen)
+{
+	if (!plain_text(value) || strstr(value, ",,") || value[0] == ',' ||
+		value[strlen(value) - 1] == ',')
+	{
+		snprintf(why, whylen, "expected nats://host:port[,nats://host:port...] without spaces");
+		return -1;
+	}
+	return 0;
+}
+
+/* A queue group name is one subject token: no spaces, dots or wildcards. */
+static int
+check_nats_token(const char *value, char *why, size_t whylen)
+{
+	if (!plain_text(value) || strpbrk(value, ".*>"))
+	{
+		snprintf(why, whylen, "\"%s\" is not a NATS queue group name (no spaces, '.', '*', '>')",
+				 value);
+		return -1;
+	}
+	return 0;
+}
+
+/* The parser the Archipelago source uses, so a URL it would refuse fails at startup. */
+static int
+check_http_url(const char *value, char *why, size_t whylen)
+{
+	ArchipelagoUrl u;
+
+	return archipelago_url_parse(value, &u, why, whylen);
+}

@@ -1,0 +1,1191 @@
+/*
+ * fanout.c — the local half of presence: who here watches whom, and what each stream
+ * was told.
+ *
+ * Three kinds of nodes, all owned here:
+ *   IxUser    one per address this instance cares about: the friend of a local stream, the
+ *             owner of one, or a user with local sockets. It holds the latest status known
+ *             (online, version, and whether that is current), the cached profile, and two
+ *             lists: the edges watching it and the streams it owns. Freed as soon as it is
+ *             none of the three.
+ *   IxStream  one open SubscribeToFriendConnectivityUpdates stream (one per connection: a
+ *             second is refused like the other streams). Found by connection id.
+ *   IxEdge    "stream S watches friend F", in F's watchers and in S's edges, with what S was
+ *             last told about F (told_online; nothing told reads as offline).
+ * A status change is one hash lookup of the address and a walk over its watchers: no SQL.
+ *
+ * A stream moves LOADING -> READING -> LIVE:
+ *   LOADING  one query loads the friends with their profiles (friend_addresses already hides
+ *            blocked pairs). Friendship events that arrive meanwhile are queued on the stream
+ *            and replayed on the result in log order, so the result's snapshot time does not
+ *            matter: an accept or delete committed before it is a no-op on replay, one
+ *            committed after it is applied. Too many queued events: the load runs again.
+ *   READING  the friends whose status is not known to be current are read from Redis (one
+ *            script per 1,000). Meanwhile news from the channel is applied to the users, so
+ *            nothing is missed, but not pushed to this stream.
+ *   LIVE     once every friend's status is current: ONLINE for each online friend, and from
+ *            then on every change is pushed as it is applied.
+ * No gap: a flip published after a read ran has a higher version and arrives on the channel;
+ * one published before is in the read. No duplicate: a user's news is applied only when its
+ * version is newer than what is known, and an edge is pushed only what it was not told.
+ *
+ * Redis down (fanout_stale): every status stops being current and streams keep what
+ * they were told. Redis up (fanout_resync): every watched address whose status is not
+ * current is read again; each read applies only what changed, so a live stream gets OFFLINE
+ * for friends who left meanwhile, ONLINE for those who came, and nothing for the others. A
+ * failed read leaves the flag for the tick to retry.
+ *
+ * Pushing can end a stream (its connection went away, or its buffer is full: 1011) and that
+ * frees its edges, so pushes happen after a walk, from a list of (connection id, serial).
+ *
+ * Everything runs on the loop thread.
+ */
+#include "presence/fanout.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "door/conn.h"
+#include "main/log.h"
+#include "main/metrics.h"
+#include "presence/presence.h"
+#include "social/social_pb.h"
+
+typedef Decentraland__SocialService__V2__FriendConnectivityUpdate PbConnectivityUpdate;
+typedef Decentraland__SocialService__V2__SubscriptionStreamClosed PbStreamClosed;
+
+/* Friends loaded per stream; beyond, the first ones by address. */
+#define MAX_FRIENDS 50000
+#define MAX_FRIENDS_TEXT "50000"
+/* Friendship events queued on a stream whose friends are loading; beyond, it loads again. */
+#define MAX_PENDING_OPS 256
+/* Addresses per status read. */
+#define READ_CHUNK 1000
+#define TABLE_MIN_BUCKETS 64
+
+/* Retry delays for a failed friend load, ms; the last one repeats; a quarter of jitter. */
+static const uint32_t load_retry_ms[] = {250, 500, 1000, 2000, 5000, 10000};
+
+/* One statement: every friend with the profile columns of social_pb.h. */
+static const char sql_friends[] =
+	"SELECT p.address, p.name, p.has_claimed_name, p.profile_picture_url, "
+	"p.name_color[1], p.name_color[2], p.name_color[3] "
+	"FROM social.get_profiles(ARRAY(SELECT f FROM social.friend_addresses($1) AS f "
+	"LIMIT $2::integer)) AS p";
+
+typedef struct IxUser	IxUser;
+typedef struct IxStream IxStream;
+typedef struct IxEdge	IxEdge;
+
+struct IxUser
+{
+	char	  address[PRESENCE_ADDRESS_LEN + 1];
+	IxUser	 *next;		/* hash chain */
+	IxEdge	 *watchers; /* edges whose friend is this user */
+	IxStream *owned;	/* this user's local streams */
+	uint32_t  sockets;	/* authenticated local connections */
+	bool	  known;	/* online and version are current */
+	bool	  online;
+	uint64_t  version;
+	bool	  has_profile;
+	bool	  has_claimed_name;
+	bool	  has_color;
+	float	  color[3];
+	char	 *name;	   /* owned; NULL without a profile */
+	char	 *picture; /* owned; NULL without a profile */
+};
+
+struct IxEdge
+{
+	IxStream *stream;
+	IxUser	 *friend_;
+	IxEdge	 *w_prev, *w_next; /* friend_->watchers */
+	IxEdge	 *s_prev, *s_next; /* stream->edges */
+	bool	  told_online;
+};
+
+typedef enum IxState
+{
+	IX_LOADING = 0,
+	IX_READING,
+	IX_LIVE
+} IxState;
+
+typedef struct IxOp
+{
+	bool add;
+	char friend_[PRESENCE_ADDRESS_LEN + 1];
+} IxOp;
+
+struct IxStream
+{
+	uint64_t  serial; /* process-unique: tells a reused slot from the stream a job was for */
+	uint64_t  conn_id;
+	uint32_t  msg_no;
+	IxUser	 *owner;
+	IxStream *id_next;			   /* hash chain by conn_id */
+	IxStream *own_prev, *own_next; /* owner->owned */
+	IxEdge	 *edges;
+	size_t	  nedges;
+	IxState	  state;
+	bool	  loading; /* the friends query is in flight */
+	bool	  reload;  /* queued events overflowed: load again */
+	unsigned  attempts;
+	uint64_t  retry_at; /* uv_now ms before which a failed load is not retried */
+	uint32_t  reads;	/* status reads in flight */
+	IxOp	 *ops;		/* queued while loading */
+	size_t	  nops;
+};
+
+/* A stream to push to, collected before pushing; also the ud of a stream's queries. */
+typedef struct IxTarget
+{
+	uint64_t conn_id;
+	uint64_t serial;
+} IxTarget;
+
+static struct
+{
+	bool	   active;
+	PgPool	  *pg; /* borrowed */
+	IxUser	 **users;
+	size_t	   user_buckets; /* a power of two */
+	size_t	   nusers;
+	IxStream **streams;
+	size_t	   stream_buckets; /* a power of two */
+	size_t	   nstreams;
+	uint64_t   next_serial;
+	bool	   resync_needed;	/* some watched user's status may not be current */
+	uint32_t   resync_reads;	/* resync reads in flight */
+	uint64_t   failures;		/* reads that failed, ever */
+	uint64_t   resync_failures; /* ... when the running resync began */
+	IxTarget  *targets;			/* scratch for one delivery */
+	size_t	   targets_cap;
+} ix;
+
+static void stream_read(IxStream *s);
+static void stream_free(IxStream *s);
+
+/* ---- Hash tables */
+
+static size_t
+hash_id(uint64_t id)
+{
+	/* splitmix64's finalizer: ids are sequential, buckets should not be */
+	id ^= id >> 30;
+	id *= 0xbf58476d1ce4e5b9ULL;
+	id ^= id >> 27;
+	id *= 0x94d049bb133111ebULL;
+	id ^= id >> 31;
+	return (size_t) id;
+}
+
+static size_t
+hash_address(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+	for (; *s; s++)
+	{
+		h ^= (unsigned char) *s;
+		h *= 0x100000001b3ULL;
+	}
+	return (size_t) h;
+}
+
+/* Doubles the users table; on allocation failure it stays (only longer chains). */
+static void
+users_grow(void)
+{
+	size_t	 n = ix.user_buckets * 2;
+	IxUser **t = calloc(n, sizeof(*t));
+
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < ix.user_buckets; i++)
+	{
+		for (IxUser *u = ix.users[i], *next; u; u = next)
+		{
+			next = u->next;
+			u->next = t[hash_address(u->address) & (n - 1)];
+			t[hash_address(u->address) & (n - 1)] = u;
+		}
+	}
+	free(ix.users);
+	ix.users = t;
+	ix.user_buckets = n;
+}
+
+static void
+streams_grow(void)
+{
+	size_t	   n = ix.stream_buckets * 2;
+	IxStream **t = calloc(n, sizeof(*t));
+
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < ix.stream_buckets; i++)
+	{
+		for (IxStream *s = ix.streams[i], *next; s; s = next)
+		{
+			next = s->id_next;
+			s->id_next = t[hash_id(s->conn_id) & (n - 1)];
+			t[hash_id(s->conn_id) & (n - 1)] = s;
+		}
+	}
+	free(ix.streams);
+	ix.streams = t;
+	ix.stream_buckets = n;
+}
+
+/* ---- Users */
+
+static IxUser *
+user_find(const char *address)
+{
+	if (!ix.active)
+		return NULL;
+	for (IxUser *u = ix.users[hash_address(address) & (ix.user_buckets - 1)]; u; u = u->next)
+		if (strcmp(u->address, address) == 0)
+			return u;
+	return NULL;
+}
+
+/* The user, created when missing; NULL when out of memory. address must be valid. */
+static IxUser *
+user_get(const char *address)
+{
+	IxUser *u = user_find(address);
+	size_t	b;
+
+	if (u != NULL || !ix.active)
+		return u;
+	if (ix.nusers >= ix.user_buckets)
+		users_grow();
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return NULL;
+	memcpy(u->address, address, PRESENCE_ADDRESS_LEN);
+	b = hash_address(u->address) & (ix.user_buckets - 1);
+	u->next = ix.users[b];
+	ix.users[b] = u;
+	ix.nusers++;
+	return u;
+}
+
+static void
+user_free_profile(IxUser *u)
+{
+	free(u->name);
+	free(u->picture);
+	u->name = u->picture = NULL;
+	u->has_profile = false;
+}
+
+/* Frees the user when nothing refers to it any more. */
+static void
+user_release(IxUser *u)
+{
+	IxUser **p;
+
+	if (u == NULL || u->watchers != NULL || u->owned != NULL || u->sockets > 0)
+		return;
+	for (p = &ix.users[hash_address(u->address) & (ix.user_buckets - 1)]; *p; p = &(*p)->next)
+	{
+		if (*p == u)
+		{
+			*p = u->next;
+			break;
+		}
+	}
+	user_free_profile(u);
+	free(u);
+	ix.nusers--;
+}
+
+/* Keeps the profile columns of row (social_pb.h) for the user's updates. */
+static void
+user_set_profile(IxUser *u, const PGresult *res, int row)
+{
+	SocialProfile p;
+	char		 *name;
+	char		 *picture;
+
+	social_pb_profile(&p, res, row, 0);
+	name = strdup(p.msg.name);
+	picture = strdup(p.msg.profile_picture_url);
+	if (name == NULL || picture == NULL)
+	{
+		/* the address alone is still a valid profile */
+		free(name);
+		free(picture);
+		return;
+	}
+	user_free_profile(u);
+	u->name = name;
+	u->picture = picture;
+	u->has_claimed_name = p.msg.has_claimed_name;
+	u->has_color = p.msg._name_color_case ==
+				   DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_PROFILE___NAME_COLOR_NAME_COLOR;
+	if (u->has_color)
+	{
+		u->color[0] = p.color.r;
+		u->color[1] = p.color.g;
+		u->color[2] = p.color.b;
+	}
+	u->has_profile = true;
+}
+
+/* FriendConnectivityUpdate{friend: the cached profile (the address alone when none), status},
+ * packed into a malloc'd buffer; NULL when out of memory. */
+static uint8_t *
+pack_update(const IxUser *u, bool online, size_t *len)
+{
+	PbConnectivityUpdate m = DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_CONNECTIVITY_UPDATE__INIT;
+	PbFriendProfile		 p = DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_PROFILE__INIT;
+	PbColor3			 color = DECENTRALAND__COMMON__COLOR3__INIT;
+
+	p.address = (char *) u->address;
+	if (u->has_profile)
+	{
+		p.name = u->name;
+		p.has_claimed_name = u->has_claimed_name;
+		p.profile_picture_url = u->picture;
+		if (u->has_color)
+		{
+			color.r = u->color[0];
+			color.g = u->color[1];
+			color.b = u->color[2];
+			p._name_color_case =
+				DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_PROFILE___NAME_COLOR_NAME_COLOR;
+			p.name_color = &color;
+		}
+	}
+	m.friend_ = &p;
+	m.status = online ? DECENTRALAND__SOCIAL_SERVICE__V2__CONNECTIVITY_STATUS__ONLINE
+					  : DECENTRALAND__SOCIAL_SERVICE__V2__CONNECTIVITY_STATUS__OFFLINE;
+	return social_pb_pack(&m.base, len);
+}
+
+/* ---- Streams and edges */
+
+static IxStream *
+stream_find(uint64_t conn_id)
+{
+	if (!ix.active)
+		return NULL;
+	for (IxStream *s = ix.streams[hash_id(conn_id) & (ix.stream_buckets - 1)]; s; s = s->id_next)
+		if (s->conn_id == conn_id)
+			return s;
+	return NULL;
+}
+
+/* The stream a job or target was for, or NULL when it has ended since. */
+static IxStream *
+stream_lookup(const IxTarget *t)
+{
+	IxStream *s = stream_find(t->conn_id);
+
+	return s != NULL && s->serial == t->serial ? s : NULL;
+}
+
+/* Adds "s watches u"; with check, an existing edge is returned instead of a second one. NULL
+ * for oneself, beyond MAX_FRIENDS or out of memory. */
+static IxEdge *
+edge_add(IxStream *s, IxUser *u, bool check)
+{
+	IxEdge *e;
+
+	if (u == s->owner)
+		return NULL;
+	if (check)
+		for (e = u->watchers; e; e = e->w_next)
+			if (e->stream == s)
+				return e;
+	if (s->nedges >= MAX_FRIENDS || (e = calloc(1, sizeof(*e))) == NULL)
+	{
+		log_conn(LOG_LEVEL_WARN, s->conn_id, s->owner->address,
+				 "connectivity: %s not watched (%zu friends watched, or out of memory)", u->address,
+				 s->nedges);
+		return NULL;
+	}
+	e->stream = s;
+	e->friend_ = u;
+	e->w_next = u->watchers;
+	if (u->watchers)
+		u->watchers->w_prev = e;
+	u->watchers = e;
+	e->s_next = s->edges;
+	if (s->edges)
+		s->edges->s_prev = e;
+	s->edges = e;
+	s->nedges++;
+	return e;
+}
+
+/* Unlinks and frees the edge; its friend is released when nothing else needs it. */
+static void
+edge_remove(IxEdge *e)
+{
+	IxStream *s = e->stream;
+	IxUser	 *u = e->friend_;
+
+	if (e->w_prev)
+		e->w_prev->w_next = e->w_next;
+	else
+		u->watchers = e->w_next;
+	if (e->w_next)
+		e->w_next->w_prev = e->w_prev;
+	if (e->s_prev)
+		e->s_prev->s_next = e->s_next;
+	else
+		s->edges = e->s_next;
+	if (e->s_next)
+		e->s_next->s_prev = e->s_prev;
+	s->nedges--;
+	free(e);
+	user_release(u);
+}
+
+/* Removes "s watches address", if it exists. */
+static void
+edge_remove_pair(IxStream *s, const char *address)
+{
+	IxUser *u = user_find(address);
+
+	if (u == NULL)
+		return;
+	for (IxEdge *e = u->watchers; e; e = e->w_next)
+	{
+		if (e->stream == s)
+		{
+			edge_remove(e);
+			return;
+		}
+	}
+}
+
+static void
+stream_free(IxStream *s)
+{
+	IxStream **p;
+	IxUser	  *owner = s->owner;
+
+	while (s->edges)
+		edge_remove(s->edges);
+	if (s->own_prev)
+		s->own_prev->own_next = s->own_next;
+	else
+		owner->owned = s->own_next;
+	if (s->own_next)
+		s->own_next->own_prev = s->own_prev;
+	for (p = &ix.streams[hash_id(s->conn_id) & (ix.stream_buckets - 1)]; *p; p = &(*p)->id_next)
+	{
+		if (*p == s)
+		{
+			*p = s->id_next;
+			break;
+		}
+	}
+	free(s->ops);
+	free(s);
+	ix.nstreams--;
+	user_release(owner);
+}
+
+/* ---- Delivery */
+
+/* Queues one element on the stream. -1 when the stream is gone or its client fell behind (its
+ * connection is then closing with 1011): the caller frees the stream. */
+static int
+push(IxStream *s, const uint8_t *buf, size_t len)
+{
+	Conn	   *c = conn_lookup(s->conn_id);
+	RpcSession *rpc = c ? conn_rpc(c) : NULL;
+	int			rc;
+
+	if (rpc == NULL)
+		return -1;
+	rc = rpc_stream_push(rpc, s->msg_no, buf, len);
+	if (rc == 0)
+	{
+		metrics_count(M_STREAM_EVENTS, 1);
+		metrics_count(M_PRESENCE_DELIVERED, 1);
+		return 0;
+	}
+	if (rc == -2)
+	{
+		log_conn(LOG_LEVEL_WARN, s->conn_id, conn_address(c),
+				 "connectivity stream %u does not read its updates: closing", s->msg_no);
+		conn_close(c, CONN_CLOSE_INTERNAL, "stream_overflow");
+	}
+	return -1;
+}
+
+/* Tells every live stream watching u what it was not told yet about u's current status. */
+static void
+deliver(IxUser *u)
+{
+	uint8_t *buf;
+	size_t	 len = 0;
+	size_t	 n = 0;
+
+	for (IxEdge *e = u->watchers; e; e = e->w_next)
+	{
+		if (e->stream->state != IX_LIVE || e->told_online == u->online)
+			continue;
+		if (n == ix.targets_cap)
+		{
+			size_t	  cap = ix.targets_cap ? ix.targets_cap * 2 : 64;
+			IxTarget *t = realloc(ix.targets, cap * sizeof(*t));
+
+			if (t == NULL)
+			{
+				log_error("presence: out of memory delivering a change of %s", u->address);
+				break;
+			}
+			ix.targets = t;
+			ix.targets_cap = cap;
+		}
+		e->told_online = u->online;
+		ix.targets[n].conn_id = e->stream->conn_id;
+		ix.targets[n].serial = e->stream->serial;
+		n++;
+	}
+	if (n == 0)
+		return;
+	buf = pack_update(u, u->online, &len);
+	if (buf == NULL)
+	{
+		log_error("presence: out of memory packing a change of %s", u->address);
+		return;
+	}
+	/* From here on u may be freed (a failed push frees a stream and its edges). */
+	for (size_t i = 0; i < n; i++)
+	{
+		IxStream *s = stream_lookup(&ix.targets[i]);
+
+		if (s != NULL && push(s, buf, len) != 0)
+			stream_free(s);
+	}
+	free(buf);
+}
+
+/* READING -> LIVE once every friend's status is current: the stream's snapshot, ONLINE for
+ * each online friend. May free s. */
+static void
+stream_try_live(IxStream *s)
+{
+	if (s->state != IX_READING || s->reads > 0)
+		return;
+	for (IxEdge *e = s->edges; e; e = e->s_next)
+		if (!e->friend_->known)
+			return; /* a read failed: the tick reads again */
+	s->state = IX_LIVE;
+	for (IxEdge *e = s->edges, *next; e; e = next)
+	{
+		IxUser	*u = e->friend_;
+		uint8_t *buf;
+		size_t	 len = 0;
+
+		next = e->s_next;
+		if (e->told_online == u->online)
+			continue;
+		e->told_online = u->online;
+		buf = pack_update(u, u->online, &len);
+		if (buf == NULL)
+		{
+			log_error("presence: out of memory packing the snapshot of a stream");
+			return;
+		}
+		if (push(s, buf, len) != 0)
+		{
+			free(buf);
+			stream_free(s);
+			return;
+		}
+		free(buf);
+	}
+	log_conn(LOG_LEVEL_DEBUG, s->conn_id, s->owner->address, "connectivity: live, %zu friends",
+			 s->nedges);
+}
+
+/* ---- Reading statuses */
+
+static void
+on_stream_read(void *ud, bool ok)
+{
+	IxTarget *t = ud;
+	IxStream *s = ix.active ? stream_lookup(t) : NULL;
+
+	free(t);
+	if (s == NULL)
+		return;
+	s->reads--;
+	if (!ok)
+	{
+		ix.failures++;
+		ix.resync_needed = true;
+	}
+	stream_try_live(s);
+}
+
+/* Reads the friends whose status is not current, READ_CHUNK per call; goes live when there are
+ * none. Unsent chunks are left to the tick. May free s. */
+static void
+stream_read(IxStream *s)
+{
+	const char *chunk[READ_CHUNK];
+	size_t		n = 0;
+
+	if (s->state != IX_READING || s->reads > 0)
+		return;
+	for (IxEdge *e = s->edges;; e = e->s_next)
+	{
+		if (e != NULL && e->friend_->known)
+			continue;
+		if (e != NULL)
+			chunk[n++] = e->friend_->address;
+		if (n > 0 && (n == READ_CHUNK || e == NULL))
+		{
+			IxTarget *t = malloc(sizeof(*t));
+
+			if (t == NULL)
+				return;
+			t->conn_id = s->conn_id;
+			t->serial = s->serial;
+			if (presence_read(chunk, n, on_stream_read, t) != 0)
+			{
+				free(t);
+				return;
+			}
+			s->reads++;
+			n = 0;
+		}
+		if (e == NULL)
+			break;
+	}
+	stream_try_live(s);
+}
+
+static void
+on_resync_read(void *ud, bool ok)
+{
+	if (!ix.active)
+		return;
+	ix.resync_reads--;
+	if (!ok)
+		ix.failures++;
+	if (ix.resync_reads > 0)
+		return;
+	/* Done, unless some read (this one or any other) failed since the resync began. */
+	if (ix.failures == ix.resync_failures)
+		ix.resync_needed = false;
+	/* Streams that were waiting for Redis can go live now (the tick would, a second later). */
+	for (size_t i = 0; i < ix.stream_buckets; i++)
+	{
+		for (IxStream *s = ix.streams[i], *next; s; s = next)
+		{
+			next = s->id_next; /* stream_read may free s, never another stream */
+			if (s->state == IX_READING && s->reads == 0)
+				stream_read(s);
+		}
+	}
+}
+
+/* A read of users newly watched after an accept; the reply was applied (and delivered). */
+static void
+on_user_read(void *ud, bool ok)
+{
+	if (ix.active && !ok)
+	{
+		ix.failures++;
+		ix.resync_needed = true;
+	}
+}
+
+static int
+resync_send(const char **chunk, size_t *n)
+{
+	if (presence_read(chunk, *n, on_resync_read, NULL) != 0)
+	{
+		ix.failures++;
+		ix.resync_needed = true;
+		return -1;
+	}
+	ix.resync_reads++;
+	*n = 0;
+	return 0;
+}
+
+void
+fanout_resync(void)
+{
+	const char *chunk[READ_CHUNK];
+	size_t		n = 0;
+
+	if (!ix.active || ix.resync_reads > 0)
+		return;
+	ix.resync_failures = ix.failures;
+	for (size_t i = 0; i < ix.user_buckets; i++)
+	{
+		for (IxUser *u = ix.users[i]; u; u = u->next)
+		{
+			if (u->watchers == NULL || u->known)
+				continue;
+			chunk[n++] = u->address;
+			if (n == READ_CHUNK && resync_send(chunk, &n) != 0)
+				return;
+		}
+	}
+	if (n > 0 && resync_send(chunk, &n) != 0)
+		return;
+	if (ix.resync_reads == 0)
+		ix.resync_needed = false;
+}
+
+void
+fanout_stale(void)
+{
+	if (!ix.active)
+		return;
+	for (size_t i = 0; i < ix.user_buckets; i++)
+		for (IxUser *u = ix.users[i]; u; u = u->next)
+			u->known = false;
+	ix.resync_needed = true;
+}
+
+void
+fanout_apply(const char *address, bool online, uint64_t version)
+{
+	IxUser *u = user_find(address);
+
+	if (u == NULL)
+		return; /* nobody here watches it */
+	if (u->known && version <= u->version)
+		return; /* old news: a read and a message crossed */
+	u->known = true;
+	u->version = version;
+	u->online = online;
+	deliver(u);
+}
+
+/* ---- Loading a stream's friends */
+
+static void stream_load(IxStream *s);
+
+static void
+load_failed(IxStream *s)
+{
+	size_t	 n = sizeof(load_retry_ms) / sizeof(load_retry_ms[0]);
+	uint32_t delay = load_retry_ms[s->attempts < n ? s->attempts : n - 1];
+
+	s->attempts++;
+	delay += (uint32_t) (uv_hrtime() % (delay / 4 + 1));
+	s->retry_at = uv_now(uv_default_loop()) + delay;
+}
+
+/* pg_pool callback, loop thread. */
+static void
+on_load(void *ud, const PGresult *res, const char *sqlstate, const char *message)
+{
+	IxTarget *t = ud;
+	IxStream *s = ix.active ? stream_lookup(t) : NULL;
+	int		  n;
+
+	free(t);
+	if (s == NULL)
+		return;
+	s->loading = false;
+	if (sqlstate != NULL || res == NULL || PQnfields(res) < SOCIAL_PB_PROFILE_COLUMNS)
+	{
+		log_conn(LOG_LEVEL_WARN, s->conn_id, s->owner->address,
+				 "connectivity: loading friends failed: %s %s; retrying", sqlstate ? sqlstate : "",
+				 message ? message : "unexpected result");
+		load_failed(s);
+		return;
+	}
+	if (s->reload)
+	{
+		s->reload = false;
+		s->nops = 0;
+		stream_load(s);
+		return;
+	}
+	n = PQntuples(res);
+	if (n >= MAX_FRIENDS)
+		log_conn(LOG_LEVEL_WARN, s->conn_id, s->owner->address,
+				 "connectivity: only the first %d friends are watched", MAX_FRIENDS);
+	for (int i = 0; i < n; i++)
+	{
+		const char *address = PQgetvalue(res, i, 0);
+		IxUser	   *u;
+
+		if (!presence_address_valid(address) || strcmp(address, s->owner->address) == 0)
+			continue;
+		u = user_get(address);
+		if (u == NULL)
+		{
+			log_error("presence: out of memory loading friends");
+			break;
+		}
+		user_set_profile(u, res, i);
+		/* the rows are distinct and the stream had no edges: no duplicate check */
+		if (edge_add(s, u, false) == NULL)
+			user_release(u);
+	}
+	/* Events read while the query ran, in log order (see the top of the file). */
+	for (size_t i = 0; i < s->nops; i++)
+	{
+		if (s->ops[i].add)
+		{
+			IxUser *u = user_get(s->ops[i].friend_);
+
+			if (u != NULL && edge_add(s, u, true) == NULL)
+				user_release(u);
+		}
+		else
+			edge_remove_pair(s, s->ops[i].friend_);
+	}
+	free(s->ops);
+	s->ops = NULL;
+	s->nops = 0;
+	s->attempts = 0;
+	s->state = IX_READING;
+	log_conn(LOG_LEVEL_DEBUG, s->conn_id, s->owner->address,
+			 "connectivity: %zu friends loaded, reading their status", s->nedges);
+	stream_read(s);
+}
+
+static void
+stream_load(IxStream *s)
+{
+	const char *params[2] = {s->owner->address, MAX_FRIENDS_TEXT};
+	IxTarget   *t = malloc(sizeof(*t));
+
+	if (t == NULL)
+	{
+		load_failed(s);
+		return;
+	}
+	t->conn_id = s->conn_id;
+	t->serial = s->serial;
+	if (pg_pool_query(ix.pg, sql_friends, 2, params, on_load, t) != 0)
+	{
+		free(t);
+		log_conn(LOG_LEVEL_WARN, s->conn_id, s->owner->address,
+				 "connectivity: cannot queue the friends query; retrying");
+		load_failed(s);
+		return;
+	}
+	s->loading = true;
+	metrics_count(M_PRESENCE_SQL_QUERIES, 1);
+}
+
+void
+fanout_tick(bool can_read)
+{
+	uint64_t now = uv_now(uv_default_loop());
+
+	if (!ix.active)
+		return;
+	if (can_read && ix.resync_needed && ix.resync_reads == 0)
+		fanout_resync();
+	for (size_t i = 0; i < ix.stream_buckets; i++)
+	{
+		for (IxStream *s = ix.streams[i], *next; s; s = next)
+		{
+			next = s->id_next; /* stream_read may free s, never another stream */
+			if (s->state == IX_LOADING && !s->loading && now >= s->retry_at)
+				stream_load(s);
+			else if (s->state == IX_READING && s->reads == 0 && can_read)
+				stream_read(s);
+		}
+	}
+}
+
+/* ---- Friendship events */
+
+/* One direction of a pair: owner's local streams start or stop watching friend. */
+static void
+pair_change(const char *owner_address, const char *friend_address, bool add)
+{
+	IxUser *owner = user_find(owner_address);
+	IxUser *u;
+	bool	added = false;
+
+	if (owner == NULL || owner->owned == NULL)
+		return;
+	for (IxStream *s = owner->owned; s; s = s->own_next)
+	{
+		if (s->state == IX_LOADING)
+		{
+			if (s->nops == MAX_PENDING_OPS)
+			{
+				s->reload = true; /* the next load sees everything */
+				continue;
+			}
+			if (s->ops == NULL && (s->ops = malloc(MAX_PENDING_OPS * sizeof(*s->ops))) == NULL)
+			{
+				s->reload = true;
+				continue;
+			}
+			s->ops[s->nops].add = add;
+			memcpy(s->ops[s->nops].friend_, friend_address, PRESENCE_ADDRESS_LEN + 1);
+			s->nops++;
+		}
+		else if (add)
+		{
+			u = user_get(friend_address);
+			if (u != NULL && edge_add(s, u, true) != NULL)
+				added = true;
+		}
+		else
+			edge_remove_pair(s, friend_address);
+	}
+	u = user_find(friend_address);
+	if (u == NULL)
+		return;
+	if (added)
+	{
+		/* Tell the new watchers now when the status is current, else once it is read. */
+		if (u->known)
+			deliver(u);
+		else
+		{
+			const char *one[1] = {u->address};
+
+			if (presence_read(one, 1, on_user_read, NULL) != 0)
+			{
+				ix.failures++;
+				ix.resync_needed = true;
+			}
+		}
+		return;
+	}
+	user_release(u);
+}
+
+void
+presence_friendship_event(const char *kind, const char *action, const char *actor,
+						  const char *target)
+{
+	bool add, remove;
+
+	if (!ix.active || kind == NULL || action == NULL || !presence_address_valid(actor) ||
+		!presence_address_valid(target) || strcmp(actor, target) == 0)
+		return;
+	add = strcmp(kind, "friendship") == 0 && strcmp(action, "accept") == 0;
+	/* A block, recorded in either log, hides presence both ways; unblock restores nothing. */
+	remove = (strcmp(kind, "friendship") == 0 &&
+			  (strcmp(action, "delete") == 0 || strcmp(action, "block") == 0)) ||
+			 (strcmp(kind, "block") == 0 && strcmp(action, "block") == 0);
+	if (!add && !remove)
+		return;
+	pair_change(actor, target, add);
+	pair_change(target, actor, add);
+}
+
+/* ---- Streams from the RPC layer */
+
+/* One stream_closed{DUPLICATE_SUBSCRIPTION} element, then the end (as updates.c does). */
+static void
+refuse_duplicate(RpcSession *rpc, uint32_t msg_no)
+{
+	PbConnectivityUpdate u = DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_CONNECTIVITY_UPDATE__INIT;
+	PbStreamClosed closed = DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED__INIT;
+	uint8_t		  *buf;
+	size_t		   len = 0;
+
+	closed.reason =
+		DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED_REASON__STREAM_CLOSED_DUPLICATE_SUBSCRIPTION;
+	u._stream_closed_case =
+		DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_CONNECTIVITY_UPDATE___STREAM_CLOSED_STREAM_CLOSED;
+	u.stream_closed = &closed;
+	buf = social_pb_pack(&u.base, &len);
+	if (buf != NULL && rpc_stream_push(rpc, msg_no, buf, len) != 0)
+		log_debug("presence: stream %u: the duplicate notice was not queued", msg_no);
+	free(buf);
+	if (rpc_stream_end(rpc, msg_no) != 0)
+		log_debug("presence: stream %u already ended", msg_no);
+}
+
+void
+presence_stream_open(Conn *c, uint32_t msg_no)
+{
+	RpcSession *rpc = conn_rpc(c);
+	const char *address = conn_address(c);
+	IxStream   *s;
+	IxUser	   *owner;
+	size_t		b;
+
+	if (rpc == NULL)
+		return;
+	if (!ix.active || !presence_address_valid(address))
+	{
+		log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "connectivity: presence is off, ended");
+		if (rpc_stream_end(rpc, msg_no) != 0)
+			log_debug("presence: stream %u already ended", msg_no);
+		return;
+	}
+	if (stream_find(conn_id(c)) != NULL)
+	{
+		log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "connectivity: duplicate subscription");
+		refuse_duplicate(rpc, msg_no);
+		return;
+	}
+	if (ix.nstreams >= ix.stream_buckets)
+		streams_grow();
+	owner = user_get(address);
+	s = owner ? calloc(1, sizeof(*s)) : NULL;
+	if (s == NULL)
+	{
+		log_conn(LOG_LEVEL_ERROR, conn_id(c), address, "connectivity: out of memory, ended");
+		user_release(owner);
+		if (rpc_stream_end(rpc, msg_no) != 0)
+			log_debug("presence: stream %u already ended", msg_no);
+		return;
+	}
+	s->serial = ++ix.next_serial;
+	s->conn_id = conn_id(c);
+	s->msg_no = msg_no;
+	s->owner = owner;
+	s->state = IX_LOADING;
+	b = hash_id(s->conn_id) & (ix.stream_buckets - 1);
+	s->id_next = ix.streams[b];
+	ix.streams[b] = s;
+	s->own_next = owner->owned;
+	if (owner->owned)
+		owner->owned->own_prev = s;
+	owner->owned = s;
+	ix.nstreams++;
+	stream_load(s);
+}
+
+void
+presence_stream_closed(Conn *c, uint32_t msg_no)
+{
+	IxStream *s = stream_find(conn_id(c));
+
+	if (s != NULL && s->msg_no == msg_no)
+		stream_free(s);
+}
+
+void
+fanout_conn_closed(uint64_t conn_id)
+{
+	IxStream *s = stream_find(conn_id);
+
+	if (s != NULL)
+		stream_free(s);
+}
+
+/* ---- Local sockets */
+
+int
+fanout_socket_open(const char *address)
+{
+	IxUser *u = user_get(address);
+
+	if (u == NULL)
+		return -1;
+	return (int) ++u->sockets;
+}
+
+int
+fanout_socket_close(const char *address)
+{
+	IxUser *u = user_find(address);
+	int		left;
+
+	if (u == NULL || u->sockets == 0)
+		return -1;
+	left = (int) --u->sockets;
+	user_release(u);
+	return left;
+}
+
+FanoutIter
+fanout_socket_iter(void)
+{
+	FanoutIter it = {0, NULL, NULL};
+
+	return it;
+}
+
+bool
+fanout_socket_next(FanoutIter *it)
+{
+	const IxUser *u;
+
+	if (!ix.active || it->bucket >= ix.user_buckets)
+		return false;
+	u = it->node ? ((const IxUser *) it->node)->next : ix.users[it->bucket];
+	for (;;)
+	{
+		for (; u; u = u->next)
+		{
+			if (u->sockets > 0)
+			{
+				it->node = u;
+				it->address = u->address;
+				return true;
+			}
+		}
+		if (++it->bucket >= ix.user_buckets)
+			return false;
+		u = ix.users[it->bucket];
+	}
+}
+
+/* ---- Life cycle */
+
+int
+fanout_init(PgPool *pg)
+{
+	memset(&ix, 0, sizeof(ix));
+	ix.pg = pg;
+	ix.users = calloc(TABLE_MIN_BUCKETS, sizeof(*ix.users));
+	ix.streams = calloc(TABLE_MIN_BUCKETS, sizeof(*ix.streams));
+	if (ix.users == NULL || ix.streams == NULL)
+	{
+		free(ix.users);
+		free(ix.streams);
+		ix.users = NULL;
+		ix.streams = NULL;
+		return -1;
+	}
+	ix.user_buckets = ix.stream_buckets = TABLE_MIN_BUCKETS;
+	ix.active = true;
+	return 0;
+}
+
+void
+fanout_shutdown(void)
+{
+	if (!ix.active)
+		return;
+	for (size_t i = 0; i < ix.stream_buckets; i++)
+		while (ix.streams[i])
+			stream_free(ix.streams[i]);
+	for (size_t i = 0; i < ix.user_buckets; i++)
+	{
+		for (IxUser *u = ix.users[i], *next; u; u = next)
+		{
+			next = u->next;
+			user_free_profile(u);
+			free(u);
+		}
+	}
+	free(ix.users);
+	free(ix.streams);
+	free(ix.targets);
+	memset(&ix, 0, sizeof(ix));
+}
+
+uint64_t
+fanout_stream_count(void)
+{
+	return ix.nstreams;
+}
