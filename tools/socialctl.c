@@ -55,7 +55,6 @@
 
 #include "door/auth.h"
 #include "rpc/rpc.h"
-#include "social/service.h"
 
 #include "rpc/rpc.pb-c.h"
 #include "decentraland/social_service/v2/social_service_v2.pb-c.h"
@@ -173,6 +172,8 @@ static const char *ctl_error_cases[] = {
 
 
 #define V2(type) (&decentraland__social_service__v2__##type##__descriptor)
+/* The module a client requests by name. */
+#define CTL_MODULE "SocialService"
 #define CTL_PAGING "limit:pagination.limit offset:pagination.offset"
 #define CTL_SPEAKER "community_id:community_id user_address:user_address"
 
@@ -239,6 +240,15 @@ static const CtlProc ctl_procs[] = {
 	{"MuteSpeakerFromCommunityVoiceChat", V2(mute_speaker_from_community_voice_chat_payload),
 	 V2(mute_speaker_from_community_voice_chat_response), CTL_SPEAKER " muted:muted"},
 };
+
+/* SocialService names its server streams Subscribe...; protoc-c's service descriptors do not
+ * record which methods stream, so this is the client's knowledge, as the generated TypeScript
+ * definitions are the official client's. */
+static bool
+ctl_proc_stream(const CtlProc *p)
+{
+	return strncmp(p->name, "Subscribe", strlen("Subscribe")) == 0;
+}
 
 /* One "key:path" of a CtlProc's args, found by key; 0 found, -1 not. */
 static int
@@ -328,12 +338,9 @@ ctl_usage(FILE *f)
 		"\n"
 		"procedures:\n",
 		CTL_CALL_TIMEOUT_MS);
-	for (size_t i = 0; i < service_procedure_count; i++)
-	{
-		const ServiceProcedure *sp = &service_procedures[i];
-		fprintf(f, "  %s %s%s\n", sp->server_stream ? "watch" : "call ", sp->name,
-				sp->supported ? "" : "  (not supported by sociald)");
-	}
+	for (size_t i = 0; i < sizeof(ctl_procs) / sizeof(ctl_procs[0]); i++)
+		fprintf(f, "  %s %s\n", ctl_proc_stream(&ctl_procs[i]) ? "watch" : "call ",
+				ctl_procs[i].name);
 	fprintf(f, "\narguments of call (see the proto for their meaning):\n");
 	for (size_t i = 0; i < sizeof(ctl_procs) / sizeof(ctl_procs[0]); i++)
 		if (ctl_procs[i].args[0] != '\0')
@@ -605,14 +612,6 @@ ctl_proc_find(const char *name)
 	return NULL;
 }
 
-static const ServiceProcedure *
-ctl_service_find(const char *name)
-{
-	for (size_t i = 0; i < service_procedure_count; i++)
-		if (strcmp(service_procedures[i].name, name) == 0)
-			return &service_procedures[i];
-	return NULL;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Protobuf to JSON, driven by the descriptors: field-number order, proto field names */
@@ -1064,7 +1063,7 @@ ctl_on_port(Ctl *c, const uint8_t *frame, size_t len)
 	rpc__create_port_response__free_unpacked(r, NULL);
 	rm.message_identifier = RPC_ID(RPC_REQUEST_MODULE, CTL_MSG_MODULE);
 	rm.port_id = c->port_id;
-	rm.module_name = SERVICE_MODULE_NAME;
+	rm.module_name = CTL_MODULE;
 	rc = ctl_send(c, &rm.base);
 	c->phase = CTL_PHASE_MODULE_WAIT;
 	return rc;
@@ -1089,7 +1088,7 @@ ctl_on_module(Ctl *c, const uint8_t *frame, size_t len)
 			c->proc_id = r->procedures[i]->procedure_id;
 	if (c->proc_id == 0)
 		fprintf(stderr, "socialctl: protocol: module %s has no procedure %s (%zu listed)\n",
-				SERVICE_MODULE_NAME, c->proc_name, r->n_procedures);
+				CTL_MODULE, c->proc_name, r->n_procedures);
 	else if (c->verbose)
 		fprintf(stderr, "socialctl: %s is procedure %" PRIu32 " of %zu\n", c->proc_name, c->proc_id,
 				r->n_procedures);
@@ -1752,22 +1751,20 @@ main(int argc, char **argv)
 		return CTL_EXIT_USAGE;
 	}
 	c.proc_name = argv[optind++];
+	c.proc = ctl_proc_find(c.proc_name);
+	if (c.proc == NULL)
 	{
-		const ServiceProcedure *sp = ctl_service_find(c.proc_name);
+		fprintf(stderr, "socialctl: %s is not a procedure of %s (see --help)\n", c.proc_name,
+				CTL_MODULE);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_proc_stream(c.proc) != c.watch)
+	{
+		bool stream = ctl_proc_stream(c.proc);
 
-		c.proc = ctl_proc_find(c.proc_name);
-		if (sp == NULL || c.proc == NULL)
-		{
-			fprintf(stderr, "socialctl: %s is not a procedure of %s (see --help)\n", c.proc_name,
-					SERVICE_MODULE_NAME);
-			return CTL_EXIT_USAGE;
-		}
-		if (sp->server_stream != c.watch)
-		{
-			fprintf(stderr, "socialctl: %s is %s: use '%s'\n", c.proc_name,
-					sp->server_stream ? "a stream" : "unary", sp->server_stream ? "watch" : "call");
-			return CTL_EXIT_USAGE;
-		}
+		fprintf(stderr, "socialctl: %s is %s: use '%s'\n", c.proc_name,
+				stream ? "a stream" : "unary", stream ? "watch" : "call");
+		return CTL_EXIT_USAGE;
 	}
 	if (!c.watch && count_given)
 	{

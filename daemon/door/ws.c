@@ -10,9 +10,9 @@
  * Invariants:
  * - A connection is "listed" (in the id table, so conn_lookup finds it, and in the live list)
  *   exactly while it is admitted and not CLOSING. conn_close() unlists at once; the Conn itself
- *   lives until lws reports LWS_CALLBACK_CLOSED, and only then are the RPC session and the
- *   events subscriptions destroyed — never on a caller's stack (conn_close is called from inside
- *   rpc and events callbacks).
+ *   lives until lws reports LWS_CALLBACK_CLOSED, and only then is the application told
+ *   (WsApp.closed) and the RPC session destroyed — never on a caller's stack (conn_close is
+ *   called from inside rpc and application callbacks).
  * - Connections waiting for auth sit in one FIFO ordered by deadline (every deadline is accept
  *   time + the same timeout), so one uv_timer serves them all.
  * - Output (STYLE rule 13): frames are copied with LWS_PRE headroom onto a per-connection queue
@@ -42,13 +42,9 @@
 #include <time.h>
 
 #include "door/auth.h"
-#include "main/config.h"
 #include "door/conn.h"
-#include "social/updates.h"
-#include "social/procedures.h"
 #include "main/log.h"
 #include "main/metrics.h"
-#include "presence/presence.h"
 
 /* Per-connection receive buffer: 512 bytes costs ~1.9 KB per idle connection (EVENT_LOOP.md). */
 #define WS_RX_BUFFER 512
@@ -71,10 +67,12 @@
 /* The same lws log line at most once a second; repeats are counted. */
 #define WS_LWS_LOG_REPEAT_MS 1000
 /* Frames up to this size are written at once when the socket takes them (conn_write_now);
- * presence and event stream elements are a few hundred bytes. */
+ * stream elements (presence, live updates) are a few hundred bytes. */
 #define WS_DIRECT_MAX 4096
 /* HTTP bodies are written in pieces of this size, one per writable callback. */
 #define WS_HTTP_CHUNK 4096
+/* Longest listen address kept. */
+#define WS_HOST_MAX 256
 
 typedef enum ConnState
 {
@@ -175,7 +173,7 @@ struct Ws
 	void			   *foreign_loops[1];
 	struct lws_context *context;
 	WsOptions			opts;
-	char				host[CONFIG_HOST_MAX];
+	char				host[WS_HOST_MAX];
 	lws_retry_bo_t		idle_policy;
 	RpcHooks			hooks;
 	uv_timer_t			auth_timer;
@@ -582,8 +580,7 @@ conn_finish(Conn *c)
 		c->job->conn = NULL;
 	if (c->rpc)
 	{
-		updates_conn_closed(c);
-		presence_conn_closed(c);
+		server.opts.app->closed(c);
 		rpc_session_destroy(c->rpc);
 	}
 	free(c->rx);
@@ -625,7 +622,7 @@ conn_write_now(Conn *c, const uint8_t *frame, size_t len)
 	return true;
 }
 
-/* RpcHooks.send: loop thread, possibly inside rpc_session_input or an events callback. */
+/* RpcHooks.send: loop thread, possibly inside rpc_session_input or an application callback. */
 static int
 conn_send(void *ud, const uint8_t *frame, size_t len)
 {
@@ -699,32 +696,32 @@ conn_writable(Conn *c)
 }
 
 /*
- * RPC hooks: ud is the Conn. A closing connection starts no new work.
+ * RPC hooks: ud is the Conn; they hand over to the application. A closing connection starts no
+ * new work.
  */
 
 static void
-hook_call(void *ud, uint32_t msg_no, const ServiceProcedure *proc, const uint8_t *payload,
-		  size_t len)
+hook_call(void *ud, uint32_t msg_no, const RpcProcedure *proc, const uint8_t *payload, size_t len)
 {
 	Conn *c = ud;
 
 	if (c->state == CONN_READY)
-		procedures_call(c, msg_no, proc, payload, len);
+		server.opts.app->call(c, msg_no, proc, payload, len);
 }
 
 static void
-hook_stream_open(void *ud, uint32_t msg_no, const ServiceProcedure *proc)
+hook_stream_open(void *ud, uint32_t msg_no, const RpcProcedure *proc)
 {
 	Conn *c = ud;
 
 	if (c->state == CONN_READY)
-		updates_stream_open(c, msg_no, proc);
+		server.opts.app->stream_open(c, msg_no, proc);
 }
 
 static void
-hook_stream_closed(void *ud, uint32_t msg_no)
+hook_stream_closed(void *ud, uint32_t msg_no, const RpcProcedure *proc)
 {
-	updates_stream_closed(ud, msg_no);
+	server.opts.app->stream_closed(ud, msg_no, proc);
 }
 
 /*
@@ -771,7 +768,7 @@ conn_authenticated(Conn *c, const char *address)
 
 	memcpy(c->address, address, sizeof(c->address));
 	c->address[AUTH_ADDRESS_LEN] = '\0';
-	c->rpc = rpc_session_create(&server.hooks, c, &server.opts.rpc);
+	c->rpc = rpc_session_create(server.opts.app->module, &server.hooks, c, &server.opts.rpc);
 	if (!c->rpc)
 	{
 		conn_close_detail(c, CONN_CLOSE_INTERNAL, "internal_error", "out_of_memory");
@@ -780,8 +777,7 @@ conn_authenticated(Conn *c, const char *address)
 	conn_set_state(c, CONN_READY);
 	metrics_count(M_AUTH_OK, 1);
 	log_conn(LOG_LEVEL_INFO, c->id, c->address, "authenticated peer=%s", c->peer);
-	/* The socket source: this user is online while a connection of theirs is. */
-	presence_conn_ready(c);
+	server.opts.app->ready(c);
 	/* -1 only when the connection is already closing. */
 	if (rpc_session_ready(c->rpc) != 0)
 		return;
@@ -1037,23 +1033,16 @@ stream_total(void)
 static char *
 status_json(size_t *len)
 {
-	PgPool *pg = server.opts.pg;
 	json_t *o;
-	char   *body;
+	char   *body = NULL;
 
-	o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:b}, s:I, s:{s:I, s:b}}", "version",
-				  SOCIALD_VERSION, "uptime_seconds",
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I}", "uptime_seconds",
 				  (json_int_t) ((uv_now(server.loop) - server.started_at) / 1000), "connections",
 				  (json_int_t) server.admitted, "authenticated",
 				  (json_int_t) (server.admitted - server.unauthenticated), "unauthenticated",
-				  (json_int_t) server.unauthenticated, "streams", (json_int_t) stream_total(), "pg",
-				  "connected", (json_int_t) (pg ? pg_pool_connected_count(pg) : 0), "listen",
-				  pg ? pg_pool_listen_up(pg) != 0 : 0, "subscriptions",
-				  (json_int_t) updates_subscription_count(), "presence", "streams",
-				  (json_int_t) presence_stream_count(), "redis", presence_redis_up());
-	if (!o)
-		return NULL;
-	body = json_dumps(o, JSON_COMPACT);
+				  (json_int_t) server.unauthenticated, "streams", (json_int_t) stream_total());
+	if (o && server.opts.app->status(o) == 0)
+		body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	if (body)
 		*len = strlen(body);
@@ -1355,6 +1344,13 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 	if (server.active)
 	{
 		log_error("ws: a server already exists");
+		return NULL;
+	}
+	if (!opts->app || !opts->app->module || !opts->app->ready || !opts->app->call ||
+		!opts->app->stream_open || !opts->app->stream_closed || !opts->app->closed ||
+		!opts->app->status)
+	{
+		log_error("ws: the application's callbacks are missing");
 		return NULL;
 	}
 	memset(&server, 0, sizeof(server));

@@ -21,16 +21,18 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "presence/archipelago.h"
-#include "main/config.h"
-#include "social/updates.h"
-#include "social/procedures.h"
-#include "store/redis_client.h"
-#include "main/log.h"
-#include "presence/nats_source.h"
-#include "store/pg_pool.h"
-#include "presence/presence.h"
 #include "door/ws.h"
+#include "main/config.h"
+#include "main/log.h"
+#include "presence/archipelago.h"
+#include "presence/fanout.h"
+#include "presence/nats_source.h"
+#include "presence/presence.h"
+#include "social/procedures.h"
+#include "social/service.h"
+#include "social/updates.h"
+#include "store/pg_pool.h"
+#include "store/redis_client.h"
 
 extern char **environ;
 
@@ -54,6 +56,56 @@ typedef struct Daemon
 	bool		 stopping;
 	bool		 finished;
 } Daemon;
+
+/* The one pool, for the application's /status; set once in main. */
+static PgPool *status_pg;
+
+/*
+ * The application as the door sees it (ws.h): the SocialService table dispatches calls and
+ * streams (service.c); a connection's readiness and end feed the socket presence source and drop
+ * its subscriptions. Loop thread.
+ */
+static void
+app_ready(Conn *c)
+{
+	/* The socket source: this user is online while a connection of theirs is. */
+	presence_conn_ready(c);
+}
+
+static void
+app_closed(Conn *c)
+{
+	updates_conn_closed(c);
+	presence_conn_closed(c);
+}
+
+static int
+app_status(json_t *o)
+{
+	json_t *pg = json_pack("{s:I, s:b}", "connected",
+						   (json_int_t) (status_pg ? pg_pool_connected_count(status_pg) : 0),
+						   "listen", status_pg ? pg_pool_listen_up(status_pg) != 0 : 0);
+	json_t *presence = json_pack("{s:I, s:b}", "streams", (json_int_t) presence_stream_count(),
+								 "redis", presence_redis_up());
+
+	if (json_object_set_new(o, "version", json_string(SOCIALD_VERSION)) != 0 ||
+		json_object_set_new(o, "pg", pg) != 0 ||
+		json_object_set_new(o, "subscriptions",
+							json_integer((json_int_t) updates_subscription_count())) != 0 ||
+		json_object_set_new(o, "presence", presence) != 0)
+		return -1;
+	return 0;
+}
+
+static const WsApp app = {
+	.module = &service_module,
+	.ready = app_ready,
+	.call = service_call,
+	.stream_open = service_stream_open,
+	.stream_closed = service_stream_closed,
+	.closed = app_closed,
+	.status = app_status,
+};
 
 /* Tears down what is left; the loop then ends by itself. Loop thread. */
 static void
@@ -198,8 +250,9 @@ main(int argc, char **argv)
 		log_error("cannot create the PostgreSQL pool");
 		return 1;
 	}
+	status_pg = d.pg;
 	procedures_init(d.pg);
-	updates_init(d.pg);
+	updates_init(d.pg, fanout_friendship_event);
 	/* On failure (logged) no door is opened, and the exit below closes what was started. */
 	presence_ok = start_presence(&d) == 0;
 
@@ -223,7 +276,7 @@ main(int argc, char **argv)
 									   .max_streams = (uint32_t) d.cfg.rpc_max_streams,
 									   .max_pending_calls = (uint32_t) d.cfg.rpc_max_pending_calls,
 									   .stream_buffer = (uint32_t) d.cfg.stream_buffer},
-							   .pg = d.pg});
+							   .app = &app});
 	/* The Archipelago source polls with lws' HTTP client, so it needs the door's context. */
 	if (d.ws && config_presence_sources(&d.cfg).archipelago)
 	{

@@ -968,8 +968,7 @@ pair_change(const char *owner_address, const char *friend_address, bool add)
 }
 
 void
-presence_friendship_event(const char *kind, const char *action, const char *actor,
-						  const char *target)
+fanout_friendship_event(const char *kind, const char *action, const char *actor, const char *target)
 {
 	bool add, remove;
 
@@ -1011,8 +1010,8 @@ refuse_duplicate(RpcSession *rpc, uint32_t msg_no)
 		log_debug("presence: stream %u already ended", msg_no);
 }
 
-void
-presence_stream_open(Conn *c, uint32_t msg_no)
+static void
+connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 {
 	RpcSession *rpc = conn_rpc(c);
 	const char *address = conn_address(c);
@@ -1063,14 +1062,17 @@ presence_stream_open(Conn *c, uint32_t msg_no)
 	stream_load(s);
 }
 
-void
-presence_stream_closed(Conn *c, uint32_t msg_no)
+static void
+connectivity_closed(Conn *c, uint32_t msg_no)
 {
 	IxStream *s = stream_find(conn_id(c));
 
 	if (s != NULL && s->msg_no == msg_no)
 		stream_free(s);
 }
+
+const ServiceStream fanout_connectivity_stream = {.open = connectivity_open,
+												  .closed = connectivity_closed};
 
 void
 fanout_conn_closed(uint64_t conn_id)

@@ -1,11 +1,10 @@
 /*
- * fanout.h — the two halves of presence talk through this header, and nothing else
- * includes it.
+ * fanout.h — presence's local side: which local connectivity streams watch which addresses,
+ * what each stream was told, loading a stream's friends and fanning a status change out.
  *
- * presence.c owns the Redis side (scripts, channel, sweeper, sources, sessions);
- * fanout.c owns the local side: which local streams watch which addresses, what each
- * stream was told, loading a stream's friends and fanning a status change out. Everything runs
- * on the loop thread.
+ * presence.c owns the Redis side (scripts, channel, sweeper, sources, sessions) and calls in
+ * here with what Redis says; fanout.c reads statuses through presence.h. Everything runs on the
+ * loop thread.
  */
 #ifndef SOCIALD_FANOUT_H
 #define SOCIALD_FANOUT_H
@@ -14,27 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "door/conn.h"
+#include "social/service.h"
 #include "store/pg_pool.h"
-
-/* "0x" + 40 lower-case hex digits. */
-#define PRESENCE_ADDRESS_LEN 42
-
-/* ---- Provided by presence.c */
-
-/* True for "0x" + 40 lower-case hex digits and nothing after. */
-bool presence_address_valid(const char *s);
-
-/* ok: every status was read and applied (fanout_apply) before this runs. */
-typedef void (*PresenceReadDone)(void *ud, bool ok);
-/*
- * Reads the status and version of n addresses (copied) with one script call and applies them,
- * then calls done exactly once, never from inside this call. -1 (done not called) when Redis is
- * not up or out of memory.
- */
-int presence_read(const char *const *addresses, size_t n, PresenceReadDone done, void *ud)
-	__attribute__((warn_unused_result));
-
-/* ---- Provided by fanout.c */
 
 /* pg is borrowed. -1 when out of memory. */
 int fanout_init(PgPool *pg) __attribute__((warn_unused_result));
@@ -54,6 +35,17 @@ void fanout_resync(void);
 /* About once a second: retries of failed friend loads and, when can_read (Redis is up and
  * statuses may be read), of reads. */
 void fanout_tick(bool can_read);
+
+/* The service table's handler of SubscribeToFriendConnectivityUpdates (procedure 8): first
+ * ONLINE for every online friend, then live ONLINE/OFFLINE, with no gap between snapshot and live
+ * updates. */
+extern const ServiceStream fanout_connectivity_stream;
+
+/* A friendship event read from the log (updates.c's observer, after delivery): accept adds both
+ * directions to the index and tells each side whether the other is online; delete and block
+ * remove them. kind is "friendship" or "block". */
+void fanout_friendship_event(const char *kind, const char *action, const char *actor,
+							 const char *target);
 
 /* The connection is closing: drop its connectivity stream. */
 void fanout_conn_closed(uint64_t conn_id);

@@ -22,12 +22,16 @@
 #define SOCIALD_PRESENCE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "door/conn.h"
 #include "store/redis_client.h"
 #include "store/pg_pool.h"
+
+/* "0x" + 40 lower-case hex digits. */
+#define PRESENCE_ADDRESS_LEN 42
 
 typedef enum PresenceSource
 {
@@ -67,20 +71,23 @@ void presence_seen(PresenceSource source, const char *address, const PresenceDet
  * The user goes offline only when no other source still vouches. */
 void presence_gone(PresenceSource source, const char *address);
 
-/* Socket source, from ws.c: a connection finished authenticating / is closing. */
+/* Socket source, from the door (sociald.c wires it): a connection finished authenticating / is
+ * closing. */
 void presence_conn_ready(Conn *c);
 void presence_conn_closed(Conn *c);
 
-/* SubscribeToFriendConnectivityUpdates (procedure 8), from updates.c: first ONLINE for every
- * online friend, then live ONLINE/OFFLINE, with no gap between snapshot and live updates. */
-void presence_stream_open(Conn *c, uint32_t msg_no);
-void presence_stream_closed(Conn *c, uint32_t msg_no);
+/* True for "0x" + 40 lower-case hex digits and nothing after. */
+bool presence_address_valid(const char *s);
 
-/* A friendship event read from the log (updates.c calls this for every event it reads, after
- * delivering it): accept adds both directions to the index and tells each side whether the
- * other is online; delete and block remove them. kind is "friendship" or "block". */
-void presence_friendship_event(const char *kind, const char *action, const char *actor,
-							   const char *target);
+/* ok: every status was read and applied (fanout_apply) before this runs. */
+typedef void (*PresenceReadDone)(void *ud, bool ok);
+/*
+ * Reads the status and version of n addresses (copied) with one script call and applies them
+ * (fanout_apply), then calls done exactly once, never from inside this call. -1 (done not
+ * called) when Redis is not up or out of memory.
+ */
+int presence_read(const char *const *addresses, size_t n, PresenceReadDone done, void *ud)
+	__attribute__((warn_unused_result));
 
 /* For /status. */
 uint64_t presence_stream_count(void);

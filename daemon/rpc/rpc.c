@@ -20,8 +20,8 @@
  * with a RemoteError and the first one carries on.
  *
  * Ports. Per session, ids from 1, never 0, never two live ports with one id. A port knows the
- * SocialService module once the client requested it; procedures are callable on a port only
- * after that, with ids 1..33 (service.h), as in the reference. DestroyPort forgets the port and
+ * session's module (RpcModule, the application's table) once the client requested it by name;
+ * procedures are callable on a port only after that, by their ids, as in the reference. DestroyPort forgets the port and
  * closes its streams; unary calls already made on it are still answered (the client ignores it).
  *
  * Streams, one state per open server stream:
@@ -37,8 +37,8 @@
  * for numbers that are not an open stream, and acks of any other sequence id, are ignored.
  *
  * Re-entrancy. Hooks run synchronously from rpc_session_input, and their owners call back in
- * (friends answers an unsupported procedure from inside call; events pushes and ends a duplicate
- * subscription from inside stream_open). So the pending call or stream is registered, and the
+ * (an unsupported procedure is answered from inside call; a duplicate subscription is pushed
+ * its notice and ended from inside stream_open). So the pending call or stream is registered, and the
  * offer sent, before the hook runs, and nothing is touched after a hook that the hook may have
  * freed. A hook must not destroy the session (the daemon closes connections deferred).
  *
@@ -177,25 +177,26 @@ typedef struct RpcElement
 
 typedef struct RpcStream
 {
-	uint32_t				msg_no;
-	uint32_t				port_id;
-	const ServiceProcedure *proc;
-	uint32_t				last_seq;	  /* sequence id of the last frame sent; 0 = the offer */
-	bool					awaiting_ack; /* see the states above */
-	bool					ended;		  /* the server ended it; close after the queue drains */
-	uint32_t				queued;
-	RpcElement			   *head;
-	RpcElement			   *tail;
+	uint32_t			msg_no;
+	uint32_t			port_id;
+	const RpcProcedure *proc;
+	uint32_t			last_seq;	  /* sequence id of the last frame sent; 0 = the offer */
+	bool				awaiting_ack; /* see the states above */
+	bool				ended;		  /* the server ended it; close after the queue drains */
+	uint32_t			queued;
+	RpcElement		   *head;
+	RpcElement		   *tail;
 } RpcStream;
 
 struct RpcSession
 {
-	const RpcHooks *hooks; /* borrowed */
-	void		   *ud;	   /* borrowed */
-	RpcLimits		limits;
-	bool			ready_sent;
-	bool			dead; /* hooks->send refused a frame: the connection is closing */
-	uint32_t		next_port_id;
+	const RpcModule *module; /* borrowed */
+	const RpcHooks	*hooks;	 /* borrowed */
+	void			*ud;	 /* borrowed */
+	RpcLimits		 limits;
+	bool			 ready_sent;
+	bool			 dead; /* hooks->send refused a frame: the connection is closing */
+	uint32_t		 next_port_id;
 
 	RpcPort *ports; /* owned, nports used of cap_ports */
 	uint32_t nports;
@@ -538,7 +539,7 @@ put_bytes(uint8_t *p, uint32_t field, const void *data, size_t len)
 }
 
 static size_t
-procedure_size(const ServiceProcedure *proc)
+procedure_size(const RpcProcedure *proc)
 {
 	size_t name_len = strlen(proc->name);
 
@@ -547,15 +548,15 @@ procedure_size(const ServiceProcedure *proc)
 
 /* Upper bound of the encoded size of m; 0 on overflow. */
 static size_t
-out_size(const RpcOut *m)
+out_size(const RpcModule *module, const RpcOut *m)
 {
 	size_t n = 5 + 5 + 5 + 2; /* identifier, field 2, sequence id, closed */
 
 	if (m->procedures)
 	{
-		for (size_t i = 0; i < service_procedure_count; i++)
+		for (size_t i = 0; i < module->count; i++)
 		{
-			size_t one = procedure_size(&service_procedures[i]);
+			size_t one = procedure_size(&module->procedures[i]);
 
 			n += 1 + varint_size(one) + one;
 		}
@@ -567,7 +568,7 @@ out_size(const RpcOut *m)
 }
 
 static uint8_t *
-out_encode(uint8_t *p, const RpcOut *m)
+out_encode(uint8_t *p, const RpcModule *module, const RpcOut *m)
 {
 	p = put_fixed32(p, F_MESSAGE_IDENTIFIER, m->id);
 	p = put_fixed32(p, F_PORT_ID, m->two);
@@ -575,9 +576,9 @@ out_encode(uint8_t *p, const RpcOut *m)
 	p = put_fixed32(p, F_FOUR, m->sequence_id);
 	if (m->procedures)
 	{
-		for (size_t i = 0; i < service_procedure_count; i++)
+		for (size_t i = 0; i < module->count; i++)
 		{
-			const ServiceProcedure *proc = &service_procedures[i];
+			const RpcProcedure *proc = &module->procedures[i];
 
 			*p++ = (uint8_t) (F_FIVE << 3 | WT_LEN);
 			p = put_varint(p, procedure_size(proc));
@@ -600,7 +601,7 @@ session_send(RpcSession *s, const RpcOut *m)
 {
 	uint8_t	 stack[RPC_STACK_FRAME];
 	uint8_t *buf = stack;
-	size_t	 cap = out_size(m);
+	size_t	 cap = out_size(s->module, m);
 	size_t	 len;
 	int		 rc;
 
@@ -614,7 +615,7 @@ session_send(RpcSession *s, const RpcOut *m)
 		if (buf == NULL)
 			return -1;
 	}
-	len = (size_t) (out_encode(buf, m) - buf);
+	len = (size_t) (out_encode(buf, s->module, m) - buf);
 	rc = s->hooks->send(s->ud, buf, len);
 	if (buf != stack)
 		free(buf);
@@ -815,8 +816,8 @@ on_request_module(RpcSession *s, uint32_t msg_no, const RpcFrame *fr)
 		(void) send_remote_error(s, msg_no, message);
 		return;
 	}
-	if (fr->name_len != strlen(SERVICE_MODULE_NAME) ||
-		memcmp(fr->name, SERVICE_MODULE_NAME, fr->name_len) != 0)
+	if (fr->name_len != strlen(s->module->name) ||
+		memcmp(fr->name, s->module->name, fr->name_len) != 0)
 	{
 		/* the reference's text, doubled parenthesis included */
 		snprintf(message, sizeof(message), "Module %.*s is not available for port %.*s (%u))",
@@ -834,7 +835,7 @@ on_request_module(RpcSession *s, uint32_t msg_no, const RpcFrame *fr)
 }
 
 static void
-open_stream(RpcSession *s, uint32_t msg_no, const RpcPort *port, const ServiceProcedure *proc)
+open_stream(RpcSession *s, uint32_t msg_no, const RpcPort *port, const RpcProcedure *proc)
 {
 	RpcStream **streams = array_reserve(s->streams, &s->cap_streams, s->nstreams,
 										s->limits.max_streams, sizeof(RpcStream *));
@@ -872,18 +873,18 @@ open_stream(RpcSession *s, uint32_t msg_no, const RpcPort *port, const ServicePr
 static void
 on_request(RpcSession *s, uint32_t msg_no, const RpcFrame *fr)
 {
-	RpcPort				   *port = port_find(s, fr->port_id);
-	const ServiceProcedure *proc;
-	uint32_t				index;
-	uint32_t			   *pending;
-	char					message[RPC_NAME_MAX + 96];
+	RpcPort			   *port = port_find(s, fr->port_id);
+	const RpcProcedure *proc;
+	uint32_t			index;
+	uint32_t		   *pending;
+	char				message[RPC_NAME_MAX + 96];
 
 	if (port == NULL)
 	{
 		(void) send_remote_error(s, msg_no, "invalid portId");
 		return;
 	}
-	proc = port->module_loaded ? service_find(fr->four) : NULL;
+	proc = port->module_loaded ? rpc_module_find(s->module, fr->four) : NULL;
 	if (proc == NULL)
 	{
 		snprintf(message, sizeof(message), "procedureId %u is missing in %.*s (%u))", fr->four,
@@ -904,7 +905,7 @@ on_request(RpcSession *s, uint32_t msg_no, const RpcFrame *fr)
 		return;
 	}
 
-	if (proc->server_stream)
+	if (proc->kind == RPC_SERVER_STREAM)
 	{
 		open_stream(s, msg_no, port, proc);
 		return;
@@ -936,11 +937,12 @@ on_stream_frame(RpcSession *s, uint32_t msg_no, const RpcFrame *fr)
 	if (fr->closed)
 	{
 		/* client cancel, in place of the awaited ack or while idle */
-		bool notify = !st->ended;
+		bool				notify = !st->ended;
+		const RpcProcedure *proc = st->proc;
 
 		stream_remove(s, index);
 		if (notify)
-			s->hooks->stream_closed(s->ud, msg_no);
+			s->hooks->stream_closed(s->ud, msg_no, proc);
 		return;
 	}
 	if (fr->ack && st->awaiting_ack && fr->four == st->last_seq)
@@ -970,12 +972,13 @@ on_destroy_port(RpcSession *s, const RpcFrame *fr)
 
 			if (st->port_id == fr->port_id)
 			{
-				uint32_t msg_no = st->msg_no;
-				bool	 notify = !st->ended;
+				uint32_t			msg_no = st->msg_no;
+				bool				notify = !st->ended;
+				const RpcProcedure *proc = st->proc;
 
 				stream_remove(s, i);
 				if (notify)
-					s->hooks->stream_closed(s->ud, msg_no);
+					s->hooks->stream_closed(s->ud, msg_no, proc);
 				found = true;
 				break;
 			}
@@ -985,17 +988,27 @@ on_destroy_port(RpcSession *s, const RpcFrame *fr)
 
 /* ---- public API */
 
+const RpcProcedure *
+rpc_module_find(const RpcModule *module, uint32_t id)
+{
+	if (id == 0 || id > module->count || module->procedures[id - 1].id != id)
+		return NULL;
+	return &module->procedures[id - 1];
+}
+
 RpcSession *
-rpc_session_create(const RpcHooks *hooks, void *ud, const RpcLimits *limits)
+rpc_session_create(const RpcModule *module, const RpcHooks *hooks, void *ud,
+				   const RpcLimits *limits)
 {
 	RpcSession *s;
 
-	if (hooks == NULL || hooks->send == NULL || hooks->call == NULL || hooks->stream_open == NULL ||
-		hooks->stream_closed == NULL)
+	if (module == NULL || module->name == NULL || hooks == NULL || hooks->send == NULL ||
+		hooks->call == NULL || hooks->stream_open == NULL || hooks->stream_closed == NULL)
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
+	s->module = module;
 	s->hooks = hooks;
 	s->ud = ud;
 	if (limits)

@@ -3,8 +3,8 @@
  *
  * Frames in (rpc_session_input), frames out (hooks->send), calls and streams surfaced through
  * hooks. Implements ../shared/reference/RPC_WIRE.md: message numbers echoed, ports per
- * session, the SocialService module (service.h) by name, RemoteError for unknown port /
- * module / procedure, server streams with the offer (seq 0) first and one element per client
+ * session, one module (RpcModule, handed in by the application) by name, RemoteError for
+ * unknown port / module / procedure, server streams with the offer (seq 0) first and one element per client
  * ACK, client cancel in both positions, DestroyPort closing the port's streams. All functions
  * run on the loop thread.
  */
@@ -15,9 +15,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "social/service.h"
 
 typedef struct RpcSession RpcSession;
+
+typedef enum RpcKind
+{
+	RPC_UNARY = 0,	   /* one Request, one Response */
+	RPC_SERVER_STREAM, /* one Request, then stream elements the client acknowledges */
+} RpcKind;
+
+/* One procedure of a module. The engine reads id, name and kind; handler belongs to the
+ * application (what it is depends on the application and the kind; NULL is allowed). */
+typedef struct RpcProcedure
+{
+	uint32_t	id;	  /* 1.., the row's position in the module + 1 */
+	const char *name; /* what clients look the procedure up by, byte for byte */
+	RpcKind		kind;
+	const void *handler;
+} RpcProcedure;
+
+/* The one module a session serves: procedures[i].id == i + 1. Borrowed by every session. */
+typedef struct RpcModule
+{
+	const char		   *name; /* what RequestModule asks for */
+	const RpcProcedure *procedures;
+	size_t				count;
+} RpcModule;
+
+/* The procedure with this id, or NULL. */
+const RpcProcedure *rpc_module_find(const RpcModule *module, uint32_t id);
 
 typedef struct RpcHooks
 {
@@ -26,14 +52,14 @@ typedef struct RpcHooks
 	int (*send)(void *ud, const uint8_t *frame, size_t len);
 	/* A unary Request for a known procedure. The owner answers later, exactly once, with
 	 * rpc_respond() or rpc_respond_error() for msg_no. payload is valid during the call only. */
-	void (*call)(void *ud, uint32_t msg_no, const ServiceProcedure *proc, const uint8_t *payload,
+	void (*call)(void *ud, uint32_t msg_no, const RpcProcedure *proc, const uint8_t *payload,
 				 size_t len);
 	/* A server stream was opened (its offer is already sent). The owner pushes elements with
 	 * rpc_stream_push() and may end it with rpc_stream_end(). */
-	void (*stream_open)(void *ud, uint32_t msg_no, const ServiceProcedure *proc);
+	void (*stream_open)(void *ud, uint32_t msg_no, const RpcProcedure *proc);
 	/* The client cancelled the stream, or destroyed its port. Not called for streams the server
 	 * ended, nor from rpc_session_destroy(). */
-	void (*stream_closed)(void *ud, uint32_t msg_no);
+	void (*stream_closed)(void *ud, uint32_t msg_no, const RpcProcedure *proc);
 } RpcHooks;
 
 typedef struct RpcLimits
@@ -50,8 +76,10 @@ typedef enum RpcInputStatus
 	RPC_INPUT_MALFORMED, /* not a protobuf message / unknown type: close the socket */
 } RpcInputStatus;
 
-/* hooks and ud are borrowed and must outlive the session. */
-RpcSession *rpc_session_create(const RpcHooks *hooks, void *ud, const RpcLimits *limits);
+/* module, hooks and ud are borrowed and must outlive the session. NULL on bad arguments or
+ * out of memory. */
+RpcSession *rpc_session_create(const RpcModule *module, const RpcHooks *hooks, void *ud,
+							   const RpcLimits *limits);
 /* Frees everything; calls no hook. NULL is a no-op. */
 void rpc_session_destroy(RpcSession *s);
 

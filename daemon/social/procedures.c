@@ -41,6 +41,7 @@
 
 #include "main/log.h"
 #include "main/metrics.h"
+#include "social/service.h"
 #include "social/social_pb.h"
 
 typedef Decentraland__SocialService__V2__User						  PbUser;
@@ -87,15 +88,15 @@ static const ListLimits limits_blocked = {200, 200};
 
 typedef struct FriendsCall
 {
-	uint64_t				  conn_id;
-	char					  address[64]; /* the session user, for log lines after a close */
-	uint32_t				  msg_no;
-	const ServiceProcedure	 *proc;
-	const struct FriendsProc *fp;
-	uint64_t				  started_ns;
-	int32_t					  limit;	   /* clamped, for the page number */
-	int32_t					  offset;	   /* clamped */
-	size_t					  n_addresses; /* GetPrivateMessagesSettings: how many were asked for */
+	uint64_t			conn_id;
+	char				address[64]; /* the session user, for log lines after a close */
+	uint32_t			msg_no;
+	const RpcProcedure *proc;
+	const Procedure	   *fp;
+	uint64_t			started_ns;
+	int32_t				limit;		 /* clamped, for the page number */
+	int32_t				offset;		 /* clamped */
+	size_t				n_addresses; /* GetPrivateMessagesSettings: how many were asked for */
 } FriendsCall;
 
 /* What a procedure's start function hands back: a statement, or an answer without SQL. */
@@ -148,13 +149,12 @@ typedef StartStatus (*StartFn)(FriendsCall *call, FriendsQuery *q, const uint8_t
  * the statement returns (or out of memory): the caller answers internal_server_error. */
 typedef int (*ReplyFn)(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len);
 
-typedef struct FriendsProc
+struct Procedure
 {
-	uint32_t	id;
 	StartFn		start;
 	ReplyFn		reply;
 	const char *self_message; /* SC002 text for this procedure, NULL: the default */
-} FriendsProc;
+};
 
 /* ---- Answering */
 
@@ -1137,36 +1137,31 @@ done:
 
 /* ---- The procedure table */
 
-static const FriendsProc friends_procs[] = {
-	{PROC_GET_FRIENDS, start_get_friends, reply_friend_list, NULL},
-	{PROC_GET_MUTUAL_FRIENDS, start_get_mutual_friends, reply_friend_list, NULL},
-	{PROC_GET_PENDING_FRIENDSHIP_REQUESTS, start_requests, reply_requests, NULL},
-	{PROC_GET_SENT_FRIENDSHIP_REQUESTS, start_requests, reply_requests, NULL},
-	{PROC_UPSERT_FRIENDSHIP, start_upsert_friendship, reply_upsert_friendship, NULL},
-	{PROC_GET_FRIENDSHIP_STATUS, start_friendship_status, reply_friendship_status, NULL},
-	{PROC_BLOCK_USER, start_block, reply_block, "Cannot block yourself"},
-	{PROC_UNBLOCK_USER, start_block, reply_block, "Cannot unblock yourself"},
-	{PROC_GET_BLOCKED_USERS, start_get_blocked_users, reply_blocked_users, NULL},
-	{PROC_GET_BLOCKING_STATUS, start_blocking_status, reply_blocking_status, NULL},
-	{PROC_GET_SOCIAL_SETTINGS, start_get_settings, reply_get_settings, NULL},
-	{PROC_UPSERT_SOCIAL_SETTINGS, start_upsert_settings, reply_upsert_settings, NULL},
-	{PROC_GET_PRIVATE_MESSAGES_SETTINGS, start_private_messages_settings,
-	 reply_private_messages_settings, NULL},
-};
+/* ---- The procedures (service.c's table points its unary rows here) */
 
-static const FriendsProc *
-proc_find(uint32_t id)
-{
-	for (size_t i = 0; i < sizeof(friends_procs) / sizeof(friends_procs[0]); i++)
-		if (friends_procs[i].id == id)
-			return &friends_procs[i];
-	return NULL;
-}
+const Procedure procedures_get_friends = {start_get_friends, reply_friend_list, NULL};
+const Procedure procedures_get_mutual_friends = {start_get_mutual_friends, reply_friend_list, NULL};
+const Procedure procedures_get_pending_requests = {start_requests, reply_requests, NULL};
+const Procedure procedures_get_sent_requests = {start_requests, reply_requests, NULL};
+const Procedure procedures_upsert_friendship = {start_upsert_friendship, reply_upsert_friendship,
+												NULL};
+const Procedure procedures_get_friendship_status = {start_friendship_status,
+													reply_friendship_status, NULL};
+const Procedure procedures_block_user = {start_block, reply_block, "Cannot block yourself"};
+const Procedure procedures_unblock_user = {start_block, reply_block, "Cannot unblock yourself"};
+const Procedure procedures_get_blocked_users = {start_get_blocked_users, reply_blocked_users, NULL};
+const Procedure procedures_get_blocking_status = {start_blocking_status, reply_blocking_status,
+												  NULL};
+const Procedure procedures_get_social_settings = {start_get_settings, reply_get_settings, NULL};
+const Procedure procedures_upsert_social_settings = {start_upsert_settings, reply_upsert_settings,
+													 NULL};
+const Procedure procedures_get_private_messages_settings = {start_private_messages_settings,
+															reply_private_messages_settings, NULL};
 
 /* ---- Results */
 
 static void
-on_query_error(FriendsCall *call, const FriendsProc *fp, const char *sqlstate, const char *message)
+on_query_error(FriendsCall *call, const Procedure *fp, const char *sqlstate, const char *message)
 {
 	SocialErrorKind kind = social_pb_error_kind(sqlstate);
 	const char	   *text = social_pb_error_message(sqlstate);
@@ -1196,10 +1191,10 @@ on_query_error(FriendsCall *call, const FriendsProc *fp, const char *sqlstate, c
 static void
 on_query_result(void *ud, const PGresult *res, const char *sqlstate, const char *message)
 {
-	FriendsCall		  *call = ud;
-	const FriendsProc *fp = call->fp;
-	uint8_t			  *buf = NULL;
-	size_t			   len = 0;
+	FriendsCall		*call = ud;
+	const Procedure *fp = call->fp;
+	uint8_t			*buf = NULL;
+	size_t			 len = 0;
 
 	if (sqlstate != NULL)
 	{
@@ -1256,14 +1251,14 @@ procedures_init(PgPool *pg)
 }
 
 void
-procedures_call(Conn *c, uint32_t msg_no, const ServiceProcedure *proc, const uint8_t *payload,
+procedures_call(Conn *c, uint32_t msg_no, const RpcProcedure *proc, const uint8_t *payload,
 				size_t len)
 {
-	const FriendsProc *fp = proc_find(proc->id);
-	FriendsCall		  *call;
-	FriendsQuery	   q;
-	StartStatus		   status;
-	char			   text[160];
+	const Procedure *fp = proc->handler;
+	FriendsCall		*call;
+	FriendsQuery	 q;
+	StartStatus		 status;
+	char			 text[160];
 
 	call = calloc(1, sizeof(*call));
 	if (call == NULL)
@@ -1284,7 +1279,7 @@ procedures_call(Conn *c, uint32_t msg_no, const ServiceProcedure *proc, const ui
 	call->fp = fp;
 	call->started_ns = uv_hrtime();
 
-	if (fp == NULL || !proc->supported || proc->server_stream)
+	if (fp == NULL || proc->kind != RPC_UNARY)
 	{
 		/* The voice chat and community procedures, listed so clients can load the module. */
 		snprintf(text, sizeof(text), "%s is not supported by this server", proc->name);

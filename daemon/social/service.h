@@ -1,6 +1,7 @@
 /*
- * service.h — the SocialService module: every procedure of
- * decentraland.social_service.v2.SocialService in proto order, with its id and kind.
+ * service.h — decentraland.social_service.v2.SocialService: the one table that says, for every
+ * procedure, its id, its name, its kind and who handles it, and the door callbacks that dispatch
+ * through it.
  *
  * Procedure ids are 1..33 in declaration order, as the reference service numbers them. Clients
  * look procedures up by name; ids are opaque to them.
@@ -8,9 +9,11 @@
 #ifndef SOCIALD_SERVICE_H
 #define SOCIALD_SERVICE_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "door/conn.h"
+#include "rpc/rpc.h"
 
 #define SERVICE_MODULE_NAME "SocialService"
 
@@ -37,19 +40,29 @@ typedef enum ServiceProcId
 	PROC_LAST = 33
 } ServiceProcId;
 
-typedef struct ServiceProcedure
+/*
+ * What the handler of a server-stream row points at. A unary row's handler is a Procedure of
+ * procedures.h. A row without a handler is listed for clients that load the whole module but
+ * not served: a unary call answers a RemoteError, a stream ends at once.
+ */
+typedef struct ServiceStream
 {
-	uint32_t	id;			   /* 1..33 */
-	const char *name;		   /* proto rpc name, e.g. "GetFriends" */
-	bool		server_stream; /* a Subscribe... procedure */
-	bool		supported;	   /* false: unary answers a RemoteError, stream ends at once */
-} ServiceProcedure;
+	/* The stream is open on c (its offer is sent): the handler pushes elements with
+	 * rpc_stream_push() and may end it. Loop thread. */
+	void (*open)(Conn *c, uint32_t msg_no, const RpcProcedure *proc);
+	/* The client cancelled the stream or destroyed its port. Loop thread. */
+	void (*closed)(Conn *c, uint32_t msg_no);
+} ServiceStream;
 
-/* All procedures, index i holds id i + 1. */
-extern const ServiceProcedure service_procedures[];
-extern const size_t			  service_procedure_count;
+/* The module every session serves; its rows are service_procedures. */
+extern const RpcModule	  service_module;
+extern const RpcProcedure service_procedures[];
 
-/* NULL when id is not a procedure of the module. */
-const ServiceProcedure *service_find(uint32_t id);
+/* The door's call, stream open and stream closed callbacks (WsApp), dispatching by the row's
+ * kind and handler. Loop thread. */
+void service_call(Conn *c, uint32_t msg_no, const RpcProcedure *proc, const uint8_t *payload,
+				  size_t len);
+void service_stream_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc);
+void service_stream_closed(Conn *c, uint32_t msg_no, const RpcProcedure *proc);
 
 #endif /* SOCIALD_SERVICE_H */

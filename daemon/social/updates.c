@@ -45,7 +45,6 @@
 
 #include "main/log.h"
 #include "main/metrics.h"
-#include "presence/presence.h"
 #include "social/social_pb.h"
 
 typedef Decentraland__SocialService__V2__FriendshipUpdate		  PbFriendshipUpdate;
@@ -116,22 +115,23 @@ static const char sql_events_since[] =
 
 static struct
 {
-	PgPool		*pg; /* borrowed */
-	bool		 shutdown;
-	char		*cursor;	/* malloc'd pg_snapshot text; NULL until the first is read */
-	bool		 in_flight; /* a cursor or events query is running */
-	bool		 again;		/* a doorbell rang while it ran */
-	uint64_t	 last_seq;	/* of the last event read */
-	uv_timer_t	 retry;
-	bool		 retry_ready; /* retry initialized */
-	unsigned	 retry_attempt;
-	EventsConn **by_id;
-	EventsConn **by_addr;
-	size_t		 nbuckets; /* both tables; a power of two */
-	size_t		 nodes;
-	uint64_t	 subscriptions;
-	Target		*targets; /* scratch for one delivery */
-	size_t		 targets_cap;
+	PgPool		  *pg;		 /* borrowed */
+	UpdatesEventFn on_event; /* may be NULL */
+	bool		   shutdown;
+	char		  *cursor;	  /* malloc'd pg_snapshot text; NULL until the first is read */
+	bool		   in_flight; /* a cursor or events query is running */
+	bool		   again;	  /* a doorbell rang while it ran */
+	uint64_t	   last_seq;  /* of the last event read */
+	uv_timer_t	   retry;
+	bool		   retry_ready; /* retry initialized */
+	unsigned	   retry_attempt;
+	EventsConn	 **by_id;
+	EventsConn	 **by_addr;
+	size_t		   nbuckets; /* both tables; a power of two */
+	size_t		   nodes;
+	uint64_t	   subscriptions;
+	Target		  *targets; /* scratch for one delivery */
+	size_t		   targets_cap;
 } ev;
 
 static void catch_up(void);
@@ -602,8 +602,9 @@ on_events(void *ud, const PGresult *res, const char *sqlstate, const char *messa
 			route_block(res, i, action, target);
 		else
 			log_warn("events: unknown event kind \"%s\" skipped", kind);
-		/* Accepts, deletes and blocks change who watches whom in the presence index. */
-		presence_friendship_event(kind, action, social_pb_text(res, i, COL_ACTOR), target);
+		/* Accepts, deletes and blocks change who watches whom (presence's fan-out index). */
+		if (ev.on_event != NULL)
+			ev.on_event(kind, action, social_pb_text(res, i, COL_ACTOR), target);
 	}
 	read_done(true);
 }
@@ -669,9 +670,10 @@ static const PgPoolListenHooks listen_hooks = {
 /* ---- Entry points */
 
 void
-updates_init(PgPool *pg)
+updates_init(PgPool *pg, UpdatesEventFn on_event)
 {
 	ev.pg = pg;
+	ev.on_event = on_event;
 	ev.shutdown = false;
 	pg_pool_set_listen_hooks(pg, &listen_hooks, NULL);
 }
@@ -711,36 +713,15 @@ refuse_duplicate(RpcSession *rpc, uint32_t msg_no, SubKind kind)
 		log_debug("events: stream %u already ended", msg_no);
 }
 
-void
-updates_stream_open(Conn *c, uint32_t msg_no, const ServiceProcedure *proc)
+static void
+stream_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc, SubKind kind)
 {
 	RpcSession *rpc = conn_rpc(c);
 	const char *address = conn_address(c);
 	EventsConn *e;
-	SubKind		kind;
 
 	if (rpc == NULL)
 		return;
-	switch (proc->id)
-	{
-		case PROC_SUBSCRIBE_TO_FRIENDSHIP_UPDATES:
-			kind = SUB_FRIENDSHIP;
-			break;
-		case PROC_SUBSCRIBE_TO_BLOCK_UPDATES:
-			kind = SUB_BLOCK;
-			break;
-		case PROC_SUBSCRIBE_TO_FRIEND_CONNECTIVITY_UPDATES:
-			presence_stream_open(c, msg_no);
-			return;
-		default:
-			/* Community and voice chat streams are not supported. */
-			log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "%s: not served here, stream ended",
-					 proc->name);
-			if (rpc_stream_end(rpc, msg_no) != 0)
-				log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "%s: stream %u already ended",
-						 proc->name, msg_no);
-			return;
-	}
 	if (address[0] == '\0' || strlen(address) >= ADDRESS_SIZE)
 	{
 		/* Streams exist only after authentication; refuse anything else plainly. */
@@ -773,25 +754,42 @@ updates_stream_open(Conn *c, uint32_t msg_no, const ServiceProcedure *proc)
 	ev.subscriptions++;
 }
 
-void
-updates_stream_closed(Conn *c, uint32_t msg_no)
+static void
+stream_closed(Conn *c, uint32_t msg_no, SubKind kind)
 {
 	EventsConn *e = node_find(conn_id(c));
 
-	/* msg_no may be a connectivity stream: presence ignores one it does not hold */
-	presence_stream_closed(c, msg_no);
-
-	if (e == NULL)
-		return;
-	for (int k = 0; k < SUB_KIND_COUNT; k++)
-	{
-		if (e->active[k] && e->msg_no[k] == msg_no)
-		{
-			sub_drop(e, (SubKind) k);
-			return;
-		}
-	}
+	if (e != NULL && e->active[kind] && e->msg_no[kind] == msg_no)
+		sub_drop(e, kind);
 }
+
+static void
+friendship_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
+{
+	stream_open(c, msg_no, proc, SUB_FRIENDSHIP);
+}
+
+static void
+friendship_closed(Conn *c, uint32_t msg_no)
+{
+	stream_closed(c, msg_no, SUB_FRIENDSHIP);
+}
+
+static void
+block_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
+{
+	stream_open(c, msg_no, proc, SUB_BLOCK);
+}
+
+static void
+block_closed(Conn *c, uint32_t msg_no)
+{
+	stream_closed(c, msg_no, SUB_BLOCK);
+}
+
+const ServiceStream updates_friendship_stream = {.open = friendship_open,
+												 .closed = friendship_closed};
+const ServiceStream updates_block_stream = {.open = block_open, .closed = block_closed};
 
 void
 updates_conn_closed(Conn *c)

@@ -14,22 +14,27 @@
 #include <stdint.h>
 
 #include "door/conn.h"
-#include "store/pg_pool.h"
 #include "social/service.h"
+#include "store/pg_pool.h"
 
-/* Installs the listener hooks on pg (call before the loop runs). */
-void updates_init(PgPool *pg);
+/* Told of every event read from the log, after it was delivered (presence keeps its fan-out
+ * index current with it). kind is "friendship" or "block"; strings valid during the call. */
+typedef void (*UpdatesEventFn)(const char *kind, const char *action, const char *actor,
+							   const char *target);
 
-/* A Subscribe... stream opened on c (the offer is sent). A second subscription to the same
- * procedure on one connection gets one element with stream_closed{DUPLICATE_SUBSCRIPTION} and
- * ends. Unsupported streams end at once. */
-void updates_stream_open(Conn *c, uint32_t msg_no, const ServiceProcedure *proc);
-/* The client cancelled a stream. */
-void updates_stream_closed(Conn *c, uint32_t msg_no);
+/* Installs the listener hooks on pg (call before the loop runs); on_event may be NULL. */
+void updates_init(PgPool *pg, UpdatesEventFn on_event);
+
+/* The service table's handlers of SubscribeToFriendshipUpdates and SubscribeToBlockUpdates. A
+ * second subscription to the same procedure on one connection gets one element with
+ * stream_closed{DUPLICATE_SUBSCRIPTION} and ends. */
+extern const ServiceStream updates_friendship_stream;
+extern const ServiceStream updates_block_stream;
+
 /* The connection is going away: drop all its subscriptions. */
 void updates_conn_closed(Conn *c);
 
-/* For /status: subscriptions held, last delivered seq. */
+/* For /status: subscriptions held. */
 uint64_t updates_subscription_count(void);
 
 void updates_shutdown(void);

@@ -705,7 +705,7 @@ test_round_trip(void **state)
 	Ctx			 ctx;
 	Result		 r[MAX_RESULTS];
 	const char	 value[] = {'a', '\0', 'b', '\r', '\n'};
-	const char	*argv[3] = {"SET", "redis:bin", value};
+	const char	*argv[3] = {"SET", "kvs:bin", value};
 	const size_t lens[3] = {3, 7, sizeof(value)};
 	Many		 m = {r + 10, 40};
 	char		 n[16];
@@ -717,12 +717,12 @@ test_round_trip(void **state)
 	assert_int_equal(redis_client_is_up(ctx.redis), 1);
 
 	send_on(&ctx, ctx.redis, &r[0], 0, 3, argv, lens);
-	send_cmd(&ctx, &r[1], 1, "GET", "redis:bin", NULL);
-	send_cmd(&ctx, &r[2], 2, "GET", "redis:missing", NULL);
-	send_cmd(&ctx, &r[3], 3, "INCR", "redis:bin", NULL);
+	send_cmd(&ctx, &r[1], 1, "GET", "kvs:bin", NULL);
+	send_cmd(&ctx, &r[2], 2, "GET", "kvs:missing", NULL);
+	send_cmd(&ctx, &r[3], 3, "INCR", "kvs:bin", NULL);
 	send_cmd(&ctx, &r[4], 4, "NOSUCHCOMMAND", NULL);
-	send_cmd(&ctx, &r[5], 5, "HSET", "redis:h", "a", "1", "b", "2", NULL);
-	send_cmd(&ctx, &r[6], 6, "HMGET", "redis:h", "a", "b", "c", NULL);
+	send_cmd(&ctx, &r[5], 5, "HSET", "kvs:h", "a", "1", "b", "2", NULL);
+	send_cmd(&ctx, &r[6], 6, "HMGET", "kvs:h", "a", "b", "c", NULL);
 	assert_int_equal(redis_client_pending(ctx.redis), 7);
 	wait_done(&ctx, &r[6]);
 	for (int i = 0; i < 7; i++)
@@ -746,7 +746,7 @@ test_round_trip(void **state)
 
 	/* Pipelined: callbacks come back in submission order. */
 	for (int i = 0; i < m.n; i++)
-		send_cmd(&ctx, &m.r[i], 10 + i, "INCR", "redis:counter", NULL);
+		send_cmd(&ctx, &m.r[i], 10 + i, "INCR", "kvs:counter", NULL);
 	assert_true(run_until(&ctx, cond_all_done, &m, SAFETY_MS));
 	for (int i = 0; i < m.n; i++)
 	{
@@ -755,7 +755,7 @@ test_round_trip(void **state)
 			assert_true(m.r[i].at >= m.r[i - 1].at);
 	}
 	snprintf(n, sizeof(n), "%d", m.n);
-	send_cmd(&ctx, &r[0], 0, "GET", "redis:counter", NULL);
+	send_cmd(&ctx, &r[0], 0, "GET", "kvs:counter", NULL);
 	wait_done(&ctx, &r[0]);
 	assert_string_equal(r[0].str, n);
 	assert_int_equal(redis_client_pending(ctx.redis), 0);
@@ -785,7 +785,7 @@ test_eval_noscript(void **state)
 	Ctx						 ctx;
 	Result					 r[4];
 	const RedisClientScript *script, *again, *failing;
-	const char				*args[] = {"redis:key", "arg", "x"};
+	const char				*args[] = {"kvs:key", "arg", "x"};
 
 	if (!have_server())
 		return;
@@ -809,7 +809,7 @@ test_eval_noscript(void **state)
 	assert_null(r[0].error[0] ? r[0].error : NULL);
 	assert_int_equal(r[0].type, REDIS_REPLY_ARRAY);
 	assert_int_equal(r[0].elements, 4);
-	assert_string_equal(r[0].elem[0], "redis:key");
+	assert_string_equal(r[0].elem[0], "kvs:key");
 	assert_string_equal(r[0].elem[1], "arg");
 	assert_string_equal(r[0].elem[2], "1");
 	assert_string_equal(r[0].elem[3], "2");
@@ -833,7 +833,7 @@ test_eval_noscript(void **state)
 	send_eval(&ctx, script, &r[0], 0, 1, 1, args);
 	wait_done(&ctx, &r[0]);
 	assert_int_equal(r[0].elements, 1); /* ARGV[1] is nil: Redis ends the array there */
-	assert_string_equal(r[0].elem[0], "redis:key");
+	assert_string_equal(r[0].elem[0], "kvs:key");
 	assert_int_equal(command_calls(&ctx, "script|load"), 2);
 
 	/* A script's own error reaches the caller as an error reply, without retries. */
@@ -862,7 +862,7 @@ test_subscribe_publish(void **state)
 	Ctx			*pctx2 = &ctx; /* a second ud, to tell the channels apart */
 	Result		 r[3];
 	const char	 payload[] = {'h', 'i', '\0', 'x', '\n'};
-	const char	*argv[3] = {"PUBLISH", "redis:one", payload};
+	const char	*argv[3] = {"PUBLISH", "kvs:one", payload};
 	const size_t lens[3] = {7, 7, sizeof(payload)};
 	int			 want;
 
@@ -870,9 +870,9 @@ test_subscribe_publish(void **state)
 		return;
 	memset(r, 0, sizeof(r));
 	ctx_open(&ctx, &(RedisClientOptions){.url = NULL});
-	assert_int_equal(redis_client_subscribe(ctx.redis, "redis:one", on_message, &pctx), 0);
-	assert_int_equal(redis_client_subscribe(ctx.redis, "redis:two", on_message, &pctx2), 0);
-	assert_int_equal(redis_client_subscribe(ctx.redis, "redis:one", on_message, &pctx),
+	assert_int_equal(redis_client_subscribe(ctx.redis, "kvs:one", on_message, &pctx), 0);
+	assert_int_equal(redis_client_subscribe(ctx.redis, "kvs:two", on_message, &pctx2), 0);
+	assert_int_equal(redis_client_subscribe(ctx.redis, "kvs:one", on_message, &pctx),
 					 -1); /* duplicate */
 	wait_ups(&ctx, 1);
 
@@ -881,37 +881,37 @@ test_subscribe_publish(void **state)
 	assert_int_equal(r[0].integer, 1); /* one subscriber: us */
 	want = 1;
 	assert_true(run_until(&ctx, cond_messages, &want, SAFETY_MS));
-	assert_string_equal(ctx.channel, "redis:one");
+	assert_string_equal(ctx.channel, "kvs:one");
 	assert_ptr_equal(ctx.msg_ud, &pctx);
 	assert_int_equal(ctx.payload_len, sizeof(payload));
 	assert_memory_equal(ctx.payload, payload, sizeof(payload));
 
-	send_cmd(&ctx, &r[1], 1, "PUBLISH", "redis:two", "second", NULL);
+	send_cmd(&ctx, &r[1], 1, "PUBLISH", "kvs:two", "second", NULL);
 	want = 2;
 	assert_true(run_until(&ctx, cond_messages, &want, SAFETY_MS));
-	assert_string_equal(ctx.channel, "redis:two");
+	assert_string_equal(ctx.channel, "kvs:two");
 	assert_ptr_equal(ctx.msg_ud, &pctx2);
 	assert_string_equal(ctx.payload, "second");
 
 	/* Subscribing while up: active without a down/up, once Redis confirmed it. */
-	assert_int_equal(redis_client_subscribe(ctx.redis, "redis:three", on_message, &pctx), 0);
+	assert_int_equal(redis_client_subscribe(ctx.redis, "kvs:three", on_message, &pctx), 0);
 	for (int i = 0; i < 100 && r[2].integer != 1; i++)
 	{
-		send_cmd(&ctx, &r[2], 2, "PUBSUB", "NUMSUB", "redis:three", NULL);
+		send_cmd(&ctx, &r[2], 2, "PUBSUB", "NUMSUB", "kvs:three", NULL);
 		wait_done(&ctx, &r[2]);
 		r[2].integer = strtol(r[2].elem[1], NULL, 10);
 	}
 	assert_int_equal(r[2].integer, 1);
-	send_cmd(&ctx, &r[1], 1, "PUBLISH", "redis:three", "third", NULL);
+	send_cmd(&ctx, &r[1], 1, "PUBLISH", "kvs:three", "third", NULL);
 	want = 3;
 	assert_true(run_until(&ctx, cond_messages, &want, SAFETY_MS));
-	assert_string_equal(ctx.channel, "redis:three");
+	assert_string_equal(ctx.channel, "kvs:three");
 	assert_int_equal(ctx.downs, 0);
 	assert_int_equal(ctx.ups, 1);
 
 	/* redis_client_destroy from inside a message callback. */
 	ctx.destroy_on_message = true;
-	send_cmd(&ctx, &r[1], 1, "PUBLISH", "redis:one", "bye", NULL);
+	send_cmd(&ctx, &r[1], 1, "PUBLISH", "kvs:one", "bye", NULL);
 	want = 4;
 	assert_true(run_until(&ctx, cond_messages, &want, SAFETY_MS));
 	assert_true(ctx.destroyed);
@@ -933,14 +933,14 @@ test_server_restart(void **state)
 	if (!have_server() || !have_own_server())
 		return;
 	ctx_open(&ctx, &(RedisClientOptions){.command_timeout_ms = 20000});
-	assert_int_equal(redis_client_subscribe(ctx.redis, "redis:live", on_message, &pctx), 0);
+	assert_int_equal(redis_client_subscribe(ctx.redis, "kvs:live", on_message, &pctx), 0);
 	wait_ups(&ctx, 1);
-	send_cmd(&ctx, &r[0], 0, "PUBLISH", "redis:live", "before", NULL);
+	send_cmd(&ctx, &r[0], 0, "PUBLISH", "kvs:live", "before", NULL);
 	want = 1;
 	assert_true(run_until(&ctx, cond_messages, &want, SAFETY_MS));
 
 	/* A command in flight when the server dies fails with "lost". */
-	send_cmd(&ctx, &r[1], 1, "BLPOP", "redis:never", "0", NULL);
+	send_cmd(&ctx, &r[1], 1, "BLPOP", "kvs:never", "0", NULL);
 	run_for(&ctx, 50);
 	assert_int_equal(r[1].calls, 0);
 	stop_pid(server_pid);
@@ -965,7 +965,7 @@ test_server_restart(void **state)
 	assert_true(server_pid > 0);
 	wait_ups(&ctx, 2);
 	assert_int_equal(ctx.downs, 1);
-	send_cmd(&ctx, &r[3], 3, "PUBLISH", "redis:live", "after", NULL);
+	send_cmd(&ctx, &r[3], 3, "PUBLISH", "kvs:live", "after", NULL);
 	wait_done(&ctx, &r[3]);
 	assert_int_equal(r[3].integer, 1);
 	want = 2;
@@ -1089,10 +1089,10 @@ test_auth_and_db(void **state)
 
 	assert_true(run_until(&ctx, cond_kvs_up, good, SAFETY_MS));
 	assert_true(run_until(&ctx, cond_kvs_up, acl, SAFETY_MS));
-	send_on(&ctx, good, &r[0], 0, 3, (const char *[]){"SET", "redis:db", "three"}, NULL);
+	send_on(&ctx, good, &r[0], 0, 3, (const char *[]){"SET", "kvs:db", "three"}, NULL);
 	wait_done(&ctx, &r[0]);
-	send_cmd(&ctx, &r[1], 1, "GET", "redis:db", NULL); /* ctx.redis: db 0 */
-	send_on(&ctx, good, &r[2], 2, 2, (const char *[]){"GET", "redis:db"}, NULL);
+	send_cmd(&ctx, &r[1], 1, "GET", "kvs:db", NULL); /* ctx.redis: db 0 */
+	send_on(&ctx, good, &r[2], 2, 2, (const char *[]){"GET", "kvs:db"}, NULL);
 	send_on(&ctx, acl, &r[3], 3, 2, (const char *[]){"ACL", "WHOAMI"}, NULL);
 	wait_done(&ctx, &r[3]);
 	wait_done(&ctx, &r[2]);
@@ -1123,7 +1123,7 @@ test_limits(void **state)
 	RedisClientOptions o = {.max_pending = 3, .max_pending_bytes = 100, .ping_interval_ms = -1};
 	char			  *big;
 	size_t			   big_len = ((size_t) 16 << 20) + 1;
-	const char		  *argv[3] = {"SET", "redis:big", NULL};
+	const char		  *argv[3] = {"SET", "kvs:big", NULL};
 	size_t			   lens[3] = {3, 7, 0};
 
 	if (!have_server())

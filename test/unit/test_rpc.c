@@ -25,9 +25,30 @@
 #include <jansson.h>
 
 #include "rpc/rpc.h"
-#include "social/service.h"
+#include "social/service.h" /* PROC_* ids only: the engine is tested without the application */
 #include "rpc/rpc.pb-c.h"
 #include "decentraland/social_service/v2/social_service_v2.pb-c.h"
+
+/* ---- the module under test: SocialService's rpcs from the generated descriptor, no handlers */
+
+static RpcProcedure test_procs[PROC_LAST];
+static RpcModule	test_module = {"SocialService", test_procs, PROC_LAST};
+
+static void
+test_module_init(void)
+{
+	const ProtobufCServiceDescriptor *sd =
+		&decentraland__social_service__v2__social_service__descriptor;
+
+	assert_int_equal(sd->n_methods, PROC_LAST);
+	for (uint32_t i = 0; i < PROC_LAST; i++)
+		test_procs[i] = (RpcProcedure){
+			.id = i + 1,
+			.name = sd->methods[i].name,
+			.kind =
+				strncmp(sd->methods[i].name, "Subscribe", 9) == 0 ? RPC_SERVER_STREAM : RPC_UNARY,
+		};
+}
 
 /* ---- vectors */
 
@@ -277,25 +298,24 @@ hook_send(void *ud, const uint8_t *frame, size_t len)
 }
 
 static void
-hook_call(void *ud, uint32_t msg_no, const ServiceProcedure *proc, const uint8_t *payload,
-		  size_t len)
+hook_call(void *ud, uint32_t msg_no, const RpcProcedure *proc, const uint8_t *payload, size_t len)
 {
 	Harness *h = ud;
 
-	assert_ptr_equal(proc, service_find(proc->id));
-	assert_false(proc->server_stream);
+	assert_ptr_equal(proc, rpc_module_find(&test_module, proc->id));
+	assert_int_equal(proc->kind, RPC_UNARY);
 	harness_log(h, EV_CALL, msg_no, proc->id, payload, len);
 	if (h->call_answers)
 		assert_int_equal(rpc_respond_error(h->s, msg_no, "unsupported procedure"), 0);
 }
 
 static void
-hook_stream_open(void *ud, uint32_t msg_no, const ServiceProcedure *proc)
+hook_stream_open(void *ud, uint32_t msg_no, const RpcProcedure *proc)
 {
 	Harness *h = ud;
 
-	assert_ptr_equal(proc, service_find(proc->id));
-	assert_true(proc->server_stream);
+	assert_ptr_equal(proc, rpc_module_find(&test_module, proc->id));
+	assert_int_equal(proc->kind, RPC_SERVER_STREAM);
 	harness_log(h, EV_OPEN, msg_no, proc->id, NULL, 0);
 	if (h->open_pushes)
 	{
@@ -310,10 +330,12 @@ hook_stream_open(void *ud, uint32_t msg_no, const ServiceProcedure *proc)
 }
 
 static void
-hook_stream_closed(void *ud, uint32_t msg_no)
+hook_stream_closed(void *ud, uint32_t msg_no, const RpcProcedure *proc)
 {
 	Harness *h = ud;
 
+	assert_ptr_equal(proc, rpc_module_find(&test_module, proc->id));
+	assert_int_equal(proc->kind, RPC_SERVER_STREAM);
 	harness_log(h, EV_CLOSED, msg_no, 0, NULL, 0);
 	if (h->closed_ends_other)
 	{
@@ -333,7 +355,7 @@ static void
 harness_init(Harness *h, const RpcLimits *limits)
 {
 	memset(h, 0, sizeof(*h));
-	h->s = rpc_session_create(&harness_hooks, h, limits);
+	h->s = rpc_session_create(&test_module, &harness_hooks, h, limits);
 	assert_non_null(h->s);
 }
 
@@ -613,17 +635,16 @@ expected_frame(const Step *st)
 			Rpc__ModuleProcedure	   procs[PROC_LAST];
 			Rpc__ModuleProcedure	  *ptrs[PROC_LAST];
 
-			assert_int_equal(service_procedure_count, PROC_LAST);
-			for (size_t i = 0; i < service_procedure_count; i++)
+			for (size_t i = 0; i < test_module.count; i++)
 			{
 				rpc__module_procedure__init(&procs[i]);
-				procs[i].procedure_id = service_procedures[i].id;
-				procs[i].procedure_name = (char *) service_procedures[i].name;
+				procs[i].procedure_id = test_procs[i].id;
+				procs[i].procedure_name = (char *) test_procs[i].name;
 				ptrs[i] = &procs[i];
 			}
 			m.message_identifier = RPC_ID(RPC_REQUEST_MODULE_RESPONSE, st->a);
 			m.port_id = st->b;
-			m.n_procedures = service_procedure_count;
+			m.n_procedures = test_module.count;
 			m.procedures = ptrs;
 			return pack_hex(&m.base);
 		}
@@ -1142,7 +1163,7 @@ test_vector_module_list(void **state)
 	for (size_t i = 0; i < m->n_procedures; i++)
 	{
 		assert_int_equal(m->procedures[i]->procedure_id, i + 1);
-		assert_string_equal(m->procedures[i]->procedure_name, service_procedures[i].name);
+		assert_string_equal(m->procedures[i]->procedure_name, test_procs[i].name);
 	}
 	rpc__request_module_response__free_unpacked(m, NULL);
 	free(got);
@@ -1150,33 +1171,15 @@ test_vector_module_list(void **state)
 	free(h);
 }
 
-/* service.c names exactly the rpcs of social_service_v2.proto, in order, and streams exactly the
- * Subscribe... ones; 1..16 are supported. */
+/* Ids are positions: lookups past either end find nothing. */
 static void
-test_service_table(void **state)
+test_module_find(void **state)
 {
-	const ProtobufCServiceDescriptor *sd =
-		&decentraland__social_service__v2__social_service__descriptor;
-
-	assert_int_equal(service_procedure_count, PROC_LAST);
-	assert_int_equal(sd->n_methods, PROC_LAST);
 	for (uint32_t id = 1; id <= PROC_LAST; id++)
-	{
-		const ServiceProcedure *p = service_find(id);
-
-		assert_non_null(p);
-		assert_int_equal(p->id, id);
-		assert_string_equal(p->name, sd->methods[id - 1].name);
-		assert_int_equal(p->server_stream, strncmp(p->name, "Subscribe", 9) == 0);
-		assert_int_equal(p->supported, id <= 16);
-	}
-	assert_null(service_find(0));
-	assert_null(service_find(PROC_LAST + 1));
-	assert_null(service_find(UINT32_MAX));
-	assert_string_equal(service_find(PROC_GET_PRIVATE_MESSAGES_SETTINGS)->name,
-						"GetPrivateMessagesSettings");
-	assert_string_equal(service_find(PROC_SUBSCRIBE_TO_BLOCK_UPDATES)->name,
-						"SubscribeToBlockUpdates");
+		assert_ptr_equal(rpc_module_find(&test_module, id), &test_procs[id - 1]);
+	assert_null(rpc_module_find(&test_module, 0));
+	assert_null(rpc_module_find(&test_module, PROC_LAST + 1));
+	assert_null(rpc_module_find(&test_module, UINT32_MAX));
 }
 
 /* ---- sessions */
@@ -1853,9 +1856,11 @@ test_create_destroy(void **state)
 	RpcHooks partial = harness_hooks;
 
 	rpc_session_destroy(NULL);
-	assert_null(rpc_session_create(NULL, NULL, NULL));
+	assert_null(rpc_session_create(NULL, NULL, NULL, NULL));
+	assert_null(rpc_session_create(NULL, &harness_hooks, NULL, NULL));
+	assert_null(rpc_session_create(&test_module, NULL, NULL, NULL));
 	partial.stream_closed = NULL;
-	assert_null(rpc_session_create(&partial, NULL, NULL));
+	assert_null(rpc_session_create(&test_module, &partial, NULL, NULL));
 }
 
 /* Last: every golden frame took part in some script. */
@@ -1872,7 +1877,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors_match_proto),
-		cmocka_unit_test(test_service_table),
+		cmocka_unit_test(test_module_find),
 		cmocka_unit_test(test_vector_session),
 		cmocka_unit_test(test_vector_cancel),
 		cmocka_unit_test(test_vector_module_list),
@@ -1892,6 +1897,7 @@ main(void)
 	};
 	int rc;
 
+	test_module_init();
 	vectors_load();
 	rc = cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
 	vectors_free();
