@@ -15,7 +15,20 @@
 #   - a catalog listing of every object the extension owns, with its full definition: pg_dump
 #     prints extension members only as "CREATE EXTENSION", so it cannot see drift inside them.
 #     Columns are listed in position order: a delta that appends a column the fresh script
-#     declares in the middle changes `SELECT *` and must be caught.
+#     declares in the middle changes `SELECT *` and must be caught. The rows the scripts leave
+#     in the extension's tables (count and checksum) and its sequences' values are listed too.
+#
+# The listing describes in full only the kinds of object the extension has (functions,
+# procedures and aggregates; tables, views, sequences and indexes; composite, enum and domain
+# types; event triggers; its schema). A member of any other kind (an operator, a cast, a base
+# type...) fails the test until catalog.sql describes it: otherwise only its name would be
+# compared, and drift inside it would pass unseen.
+#
+# The scripts compared are the ones installed in PostgreSQL's share directory, so they must be
+# byte for byte the ones in sql/ and migrations/ (make install); the test checks that first.
+#
+# Not compared: roles. They are global to the cluster, so both databases see the same ones;
+# sql/social--X.Y.Z.sql creates social_service and social_analyst only if they are missing.
 #
 # Runs against the server of tools/pg_harness (PGHOST, PGPORT, PGUSER from the environment);
 # creates and drops the databases upg_walk and upg_fresh.
@@ -111,6 +124,14 @@ for name in "${!delta_to[@]}"; do
 	if version_gt "${delta_to[$name]}" "$target"; then
 		fail "migrations/social--$name.sql goes past default_version $target in extension/social.control"
 	fi
+done
+
+# What CREATE EXTENSION and ALTER EXTENSION read is the installed copy: it must be this repo's.
+sharedir=$("${PG_CONFIG:-pg_config}" --sharedir)/extension
+for f in "$ROOT"/sql/social--*.sql "$ROOT"/migrations/social--*--*.sql; do
+	[[ -f $f ]] || continue
+	cmp -s -- "$f" "$sharedir/${f##*/}" ||
+		fail "$sharedir/${f##*/} is not ${f#"$ROOT"/} of this checkout: run make install"
 done
 
 say "oldest release $oldest, default_version $target, ${#delta_to[@]} delta script(s)"
@@ -229,15 +250,16 @@ UNION ALL
     JOIN members m ON m.classid = 'pg_catalog.pg_proc'::regclass AND m.objid = p.oid
     LEFT JOIN pg_catalog.pg_aggregate a ON a.aggfnoid = p.oid
 UNION ALL
-    SELECT format('relation %s kind=%s persistence=%s owner=%s acl=%s rls=%s forcerls=%s options=%s partkey=%s bound=%s',
+    SELECT format('relation %s kind=%s persistence=%s owner=%s acl=%s rls=%s forcerls=%s replident=%s options=%s partkey=%s bound=%s',
                   c.oid::regclass, c.relkind, c.relpersistence, pg_catalog.pg_get_userbyid(c.relowner),
-                  coalesce(c.relacl::text, '-'), c.relrowsecurity, c.relforcerowsecurity,
+                  coalesce(c.relacl::text, '-'), c.relrowsecurity, c.relforcerowsecurity, c.relreplident,
                   coalesce(c.reloptions::text, '-'),
                   CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) ELSE '-' END,
                   coalesce(pg_catalog.pg_get_expr(c.relpartbound, c.oid), '-'))
     FROM pg_catalog.pg_class c JOIN rels r ON r.oid = c.oid
 UNION ALL
-    SELECT format('column %s #%s %s %s%s%s%s%s%s acl=%s', a.attrelid::regclass,
+    SELECT format('column %s #%s %s %s%s%s%s%s%s storage=%s compression=%s stattarget=%s options=%s acl=%s',
+                  a.attrelid::regclass,
                   row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum), a.attname,
                   pg_catalog.format_type(a.atttypid, a.atttypmod),
                   CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
@@ -246,6 +268,13 @@ UNION ALL
                   coalesce(' default ' || pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), ''),
                   CASE WHEN a.attcollation <> t.typcollation
                        THEN ' collate ' || a.attcollation::regcollation::text ELSE '' END,
+                  a.attstorage, coalesce(nullif(a.attcompression::text, ''), '-'), a.attstattarget,
+                  -- The server build this is tested on (15.20-0+deb12u1) stamps every column
+                  -- with a pg_attver=N option, another N at each CREATE: not part of the
+                  -- definition, so left out.
+                  coalesce(nullif(array_to_string(ARRAY(SELECT o FROM unnest(a.attoptions) AS o
+                                                        WHERE o NOT LIKE 'pg\_attver=%'
+                                                        ORDER BY o), ','), ''), '-'),
                   coalesce(a.attacl::text, '-'))
     FROM pg_catalog.pg_attribute a
     JOIN rels r ON r.oid = a.attrelid
@@ -261,6 +290,20 @@ UNION ALL
                   s.seqrelid::regclass, pg_catalog.format_type(s.seqtypid, NULL), s.seqstart,
                   s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle)
     FROM pg_catalog.pg_sequence s JOIN rels r ON r.oid = s.seqrelid
+UNION ALL
+    -- What the install scripts leave in the sequences and tables: a full script that seeds rows
+    -- (or calls setval) which its delta does not, or the other way round, is drift too.
+    SELECT format('sequence %s last_value=%s', s.seqrelid::regclass,
+                  coalesce(pg_catalog.pg_sequence_last_value(s.seqrelid)::text, 'unused'))
+    FROM pg_catalog.pg_sequence s JOIN rels r ON r.oid = s.seqrelid
+UNION ALL
+    SELECT format('rows %s %s', c.oid::regclass,
+                  (xpath('/row/x/text()',
+                         query_to_xml(format('SELECT count(*) || '' md5='' || coalesce(md5(string_agg(t::text, E''\n'' ORDER BY t::text)), ''-'') AS x FROM ONLY %s t',
+                                             c.oid::regclass),
+                                      false, true, '')))[1]::text)
+    FROM pg_catalog.pg_class c JOIN rels r ON r.oid = c.oid
+    WHERE c.relkind IN ('r', 'm')
 UNION ALL
     SELECT format('sequence %s owned-by %s.%s', d.objid::regclass, d.refobjid::regclass, att.attname)
     FROM pg_catalog.pg_depend d
@@ -343,6 +386,28 @@ snapshot() {
 	echo "== catalog"
 	psql_db "$db" -At -f "$work/catalog.sql"
 }
+
+# Members whose kind catalog.sql does not describe in full (see the header).
+cat >"$work/undescribed.sql" <<'SQL'
+SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_extension e ON d.refobjid = e.oid AND e.extname = 'social'
+LEFT JOIN pg_catalog.pg_class c ON d.classid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objid
+LEFT JOIN pg_catalog.pg_type t ON d.classid = 'pg_catalog.pg_type'::regclass AND t.oid = d.objid
+WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+  AND NOT (d.classid IN ('pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_event_trigger'::regclass,
+                         'pg_catalog.pg_namespace'::regclass)
+           OR coalesce(c.relkind IN ('r', 'p', 'v', 'm', 'S', 'i', 'I', 'c'), false)
+           OR coalesce(t.typtype IN ('c', 'e', 'd'), false))
+ORDER BY 1;
+SQL
+for db in "$DB_WALK" "$DB_FRESH"; do
+	undescribed=$(psql_db "$db" -At -f "$work/undescribed.sql")
+	if [[ -n $undescribed ]]; then
+		printf '%s\n' "$undescribed" >&2
+		fail "the extension in $db owns objects of a kind the comparison does not describe (above): add them to catalog.sql in $0"
+	fi
+done
 
 snapshot "$DB_WALK" >"$work/walk.txt"
 snapshot "$DB_FRESH" >"$work/fresh.txt"
