@@ -518,7 +518,7 @@ push(IxStream *s, const uint8_t *buf, size_t len)
 	{
 		log_conn(LOG_LEVEL_WARN, s->conn_id, conn_address(c),
 				 "connectivity stream %u does not read its updates: closing", s->msg_no);
-		conn_close(c, CONN_CLOSE_INTERNAL, "stream_overflow");
+		conn_close(c, CONN_CLOSE_STREAM_OVERFLOW, NULL);
 	}
 	return -1;
 }

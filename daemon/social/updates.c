@@ -339,7 +339,7 @@ push_element(uint64_t conn_id, uint32_t msg_no, SubKind kind, const uint8_t *buf
 				 "stream %u does not read its updates: closing", msg_no);
 		if (e)
 			node_remove(e);
-		conn_close(c, CONN_CLOSE_INTERNAL, "stream_overflow");
+		conn_close(c, CONN_CLOSE_STREAM_OVERFLOW, NULL);
 		return;
 	}
 	/* -1: the stream ended without us hearing of it; forget it */
