@@ -134,6 +134,7 @@ daemon_finish(Daemon *d)
 	pg_pool_destroy(d->pg);
 	d->pg = NULL;
 	updates_shutdown();
+	procedures_shutdown();
 	log_info("shutdown: closing remaining handles");
 }
 
@@ -196,7 +197,8 @@ start_presence(Daemon *d)
 	opts.sources[PRESENCE_SOURCE_SOCKET] = src.socket;
 	opts.record_sessions = d->cfg.presence_sessions;
 	opts.instance_id = d->instance_id;
-	presence_init(d->loop, d->pg, d->redis, &opts);
+	if (presence_init(d->loop, d->pg, d->redis, &opts) != 0)
+		return -1;
 
 	if (src.nats)
 	{
@@ -251,10 +253,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	status_pg = d.pg;
-	procedures_init(d.pg);
-	updates_init(d.pg, fanout_friendship_event);
 	/* On failure (logged) no door is opened, and the exit below closes what was started. */
-	presence_ok = start_presence(&d) == 0;
+	presence_ok = procedures_init(d.pg) == 0 && updates_init(d.pg, fanout_friendship_event) == 0 &&
+				  start_presence(&d) == 0;
 
 	d.ws = !presence_ok
 			   ? NULL

@@ -41,8 +41,8 @@ typedef struct Archipelago Archipelago;
  * Starts polling cfg->archipelago_stats_url every cfg->archipelago_poll_interval_ms (the first
  * poll about a second after the loop runs). lws is the daemon's context (ws_context()) and redis
  * its Redis client; both are borrowed and must outlive the Archipelago: call
- * archipelago_destroy before ws_destroy and redis_client_destroy. NULL (logged) for a URL that is not
- * http(s)://host[:port][/path], a non-positive interval, or when the vhost cannot be created.
+ * archipelago_destroy before ws_destroy and redis_client_destroy. NULL (logged) for a URL that is
+ * not http(s)://host[:port][/path], a non-positive interval, or when the vhost cannot be created.
  * At most one Archipelago exists per process.
  */
 Archipelago *archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis,

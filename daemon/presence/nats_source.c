@@ -24,7 +24,8 @@
  * attach of the libuv adapter must happen on the loop thread, so the connect runs on the loop,
  * bounded by a short natsOptions_SetTimeout (a one-second budget shared by the servers of the
  * list, at least 250 ms each). RetryOnFailedConnect is not used (it freezes the loop or hangs,
- * EVENT_LOOP.md): a failed connect is retried from a uv_timer with backoff and jitter. Before each attempt every server's host name is resolved off the loop
+ * EVENT_LOOP.md): a failed connect is retried from a uv_timer with backoff and jitter. Before each
+ * attempt every server's host name is resolved off the loop
  * (uv_getaddrinfo on libuv's thread pool), and only servers whose name resolved are handed to
  * nats.c; so a DNS outage costs the loop nothing, and the lookup nats.c repeats inside Connect
  * is for a name that has just answered. Once connected, nats.c reconnects by itself on its own
@@ -34,8 +35,8 @@
  *
  * The link. nats.c may call back after a connection was closed or after nats_source_destroy. The
  * callbacks get the connection's generation as closure and touch only the static link (never a
- * NatsSource): a callback for a generation that is no longer current is dropped, and once the NatsSource
- * is gone there is no async handle to wake. Hence at most one NatsSource per process.
+ * NatsSource): a callback for a generation that is no longer current is dropped, and once the
+ * NatsSource is gone there is no async handle to wake. Hence at most one NatsSource per process.
  */
 #include "presence/nats_source.h"
 

@@ -64,9 +64,9 @@ typedef enum NatsSourceEvent
 } NatsSourceEvent;
 
 /*
- * Classifies a NATS subject (NUL-terminated). For anything but NATS_SOURCE_JUNK, address receives the
- * address of the subject in lower case (it must match ^0x[0-9a-fA-F]{40}$); for NATS_SOURCE_JUNK it is
- * left untouched.
+ * Classifies a NATS subject (NUL-terminated). For anything but NATS_SOURCE_JUNK, address
+ * receives the address of the subject in lower case (it must match ^0x[0-9a-fA-F]{40}$); for
+ * NATS_SOURCE_JUNK it is left untouched.
  */
 NatsSourceEvent nats_source_parse_subject(const char *subject,
 										  char		  address[NATS_SOURCE_ADDRESS_LEN + 1]);

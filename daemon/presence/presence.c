@@ -925,7 +925,7 @@ on_redis_down(void *ud)
 
 /* ---- Entry points */
 
-void
+int
 presence_init(uv_loop_t *loop, PgPool *pg, RedisClient *redis, const PresenceOptions *opts)
 {
 	static const RedisClientHooks hooks = {.up = on_redis_up, .down = on_redis_down};
@@ -943,8 +943,8 @@ presence_init(uv_loop_t *loop, PgPool *pg, RedisClient *redis, const PresenceOpt
 	snprintf(ps.socket_field, sizeof(ps.socket_field), "socket:%s", ps.instance_id);
 	if (redis == NULL || loop == NULL)
 	{
-		log_error("presence: no Redis client; presence is off");
-		return;
+		log_error("presence: no Redis client");
+		return -1;
 	}
 	ps.touch = redis_client_script(redis, lua_touch);
 	ps.sweep = redis_client_script(redis, lua_sweep);
@@ -952,13 +952,13 @@ presence_init(uv_loop_t *loop, PgPool *pg, RedisClient *redis, const PresenceOpt
 	if (ps.touch == NULL || ps.sweep == NULL || ps.read == NULL ||
 		redis_client_subscribe(redis, PRESENCE_CHANNEL, on_message, NULL) != 0)
 	{
-		log_error("presence: cannot register the presence scripts or channel; presence is off");
-		return;
+		log_error("presence: cannot register the presence scripts or channel");
+		return -1;
 	}
 	if (fanout_init(pg) != 0)
 	{
-		log_error("presence: out of memory; presence is off");
-		return;
+		log_error("presence: out of memory");
+		return -1;
 	}
 	redis_client_set_hooks(redis, &hooks, NULL);
 	uv_timer_init(loop, &ps.tick);
@@ -974,6 +974,7 @@ presence_init(uv_loop_t *loop, PgPool *pg, RedisClient *redis, const PresenceOpt
 			 ps.sources[PRESENCE_SOURCE_SOCKET] ? " socket" : "",
 			 (ps.sources[0] || ps.sources[1] || ps.sources[2]) ? "" : " none", ps.ttl_ms,
 			 ps.record_sessions ? "on" : "off");
+	return 0;
 }
 
 void

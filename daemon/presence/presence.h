@@ -58,8 +58,10 @@ typedef struct PresenceOptions
 	const char *instance_id;	 /* unique per process (e.g. host:pid:random) */
 } PresenceOptions;
 
-/* pg and redis are borrowed and must outlive presence. */
-void presence_init(uv_loop_t *loop, PgPool *pg, RedisClient *redis, const PresenceOptions *opts);
+/* pg and redis are borrowed and must outlive presence. -1 (logged) when it cannot start: no
+ * client, the scripts or the channel cannot be registered, out of memory. */
+int presence_init(uv_loop_t *loop, PgPool *pg, RedisClient *redis, const PresenceOptions *opts)
+	__attribute__((warn_unused_result));
 /* Stops timers, flushes nothing more, frees the index (call before redis/pg_pool are destroyed). */
 void presence_shutdown(void);
 

@@ -21,8 +21,9 @@
  *
  * Ports. Per session, ids from 1, never 0, never two live ports with one id. A port knows the
  * session's module (RpcModule, the application's table) once the client requested it by name;
- * procedures are callable on a port only after that, by their ids, as in the reference. DestroyPort forgets the port and
- * closes its streams; unary calls already made on it are still answered (the client ignores it).
+ * procedures are callable on a port only after that, by their ids, as in the reference.
+ * DestroyPort forgets the port and closes its streams; unary calls already made on it are still
+ * answered (the client ignores it).
  *
  * Streams, one state per open server stream:
  *   awaiting_ack — a frame (the offer, seq 0, or element last_seq) is out and the client has not
@@ -38,8 +39,8 @@
  *
  * Re-entrancy. Hooks run synchronously from rpc_session_input, and their owners call back in
  * (an unsupported procedure is answered from inside call; a duplicate subscription is pushed
- * its notice and ended from inside stream_open). So the pending call or stream is registered, and the
- * offer sent, before the hook runs, and nothing is touched after a hook that the hook may have
+ * its notice and ended from inside stream_open). So the pending call or stream is registered, and
+ * the offer sent, before the hook runs, and nothing is touched after a hook that the hook may have
  * freed. A hook must not destroy the session (the daemon closes connections deferred).
  *
  * Once hooks->send refuses a frame the connection is going away: the session sends nothing more

@@ -2,11 +2,11 @@
  * rpc.h — one connection's @dcl/rpc session: a pure protocol engine, no I/O.
  *
  * Frames in (rpc_session_input), frames out (hooks->send), calls and streams surfaced through
- * hooks. Implements ../shared/reference/RPC_WIRE.md: message numbers echoed, ports per
- * session, one module (RpcModule, handed in by the application) by name, RemoteError for
- * unknown port / module / procedure, server streams with the offer (seq 0) first and one element per client
- * ACK, client cancel in both positions, DestroyPort closing the port's streams. All functions
- * run on the loop thread.
+ * hooks. Implements ../shared/reference/RPC_WIRE.md: message numbers echoed, ports per session, one
+ * module (RpcModule, handed in by the application) by name, RemoteError for unknown port / module /
+ * procedure, server streams with the offer (seq 0) first and one element per client ACK, client
+ * cancel in both positions, DestroyPort closing the port's streams. All functions run on the loop
+ * thread.
  */
 #ifndef SOCIALD_RPC_H
 #define SOCIALD_RPC_H

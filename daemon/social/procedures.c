@@ -1244,10 +1244,23 @@ params_utf8(const FriendsQuery *q)
 	return true;
 }
 
-void
+int
 procedures_init(PgPool *pg)
 {
+	if (pg == NULL)
+	{
+		log_error("procedures: no PostgreSQL pool");
+		return -1;
+	}
 	procedures_pg = pg;
+	return 0;
+}
+
+void
+procedures_shutdown(void)
+{
+	/* Calls that arrive after this answer internal_server_error (procedures_call). */
+	procedures_pg = NULL;
 }
 
 void

@@ -31,8 +31,10 @@ extern const Procedure procedures_get_social_settings;
 extern const Procedure procedures_upsert_social_settings;
 extern const Procedure procedures_get_private_messages_settings;
 
-/* pg is borrowed; it must outlive every call. */
-void procedures_init(PgPool *pg);
+/* pg is borrowed; it must outlive every call. -1 (logged) without a pool. */
+int procedures_init(PgPool *pg) __attribute__((warn_unused_result));
+/* Forgets the pool; idempotent. */
+void procedures_shutdown(void);
 
 /* A unary request on an authenticated connection, for the row proc (its handler a Procedure,
  * or NULL: not supported): decodes the payload, runs the SQL, answers with rpc_respond (typed

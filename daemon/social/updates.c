@@ -669,13 +669,19 @@ static const PgPoolListenHooks listen_hooks = {
 
 /* ---- Entry points */
 
-void
+int
 updates_init(PgPool *pg, UpdatesEventFn on_event)
 {
+	if (pg == NULL)
+	{
+		log_error("updates: no PostgreSQL pool");
+		return -1;
+	}
 	ev.pg = pg;
 	ev.on_event = on_event;
 	ev.shutdown = false;
 	pg_pool_set_listen_hooks(pg, &listen_hooks, NULL);
+	return 0;
 }
 
 /* One stream_closed{reason} element, then the end: the client learns why its stream ended. */

@@ -22,8 +22,9 @@
 typedef void (*UpdatesEventFn)(const char *kind, const char *action, const char *actor,
 							   const char *target);
 
-/* Installs the listener hooks on pg (call before the loop runs); on_event may be NULL. */
-void updates_init(PgPool *pg, UpdatesEventFn on_event);
+/* Installs the listener hooks on pg (call before the loop runs); on_event may be NULL. -1
+ * (logged) without a pool. */
+int updates_init(PgPool *pg, UpdatesEventFn on_event) __attribute__((warn_unused_result));
 
 /* The service table's handlers of SubscribeToFriendshipUpdates and SubscribeToBlockUpdates. A
  * second subscription to the same procedure on one connection gets one element with

@@ -45,17 +45,17 @@
  * is down.
  *
  * Callbacks. A query's callback is never called from pg_pool_query or from inside libpq processing:
- * finished queries, results and failures alike, go to the done list, which an idle handle
- * drains on the next loop iteration (pg_pool_on_deliver). That is the one place query callbacks
- * run, with nothing of pg_pool's on the stack, so a callback may call pg_pool_query or pg_pool_destroy.
+ * finished queries, results and failures alike, go to the done list, which an idle handle drains on
+ * the next loop iteration (pg_pool_on_deliver). That is the one place query callbacks run, with
+ * nothing of pg_pool's on the stack, so a callback may call pg_pool_query or pg_pool_destroy.
  * pg_pool_destroy delivers what is left itself: the done list as it is, then in-flight and queued
- * queries with 08006. The listener hooks run from the listener's poll callback as the last use
- * of the connection's state; after each hook the code checks whether pg_pool_destroy ran.
+ * queries with 08006. The listener hooks run from the listener's poll callback as the last use of
+ * the connection's state; after each hook the code checks whether pg_pool_destroy ran.
  *
- * Memory. A query is one allocation (SQL and parameters copied in, at most PG_POOL_MAX_QUERY_BYTES).
- * At most pool_size + max_queued accepted queries exist, plus rejected ones until the next loop
- * iteration delivers them. Handles are freed in their close callbacks, the PgPool itself when the
- * last one has closed after pg_pool_destroy.
+ * Memory. A query is one allocation (SQL and parameters copied in, at most
+ * PG_POOL_MAX_QUERY_BYTES). At most pool_size + max_queued accepted queries exist, plus rejected
+ * ones until the next loop iteration delivers them. Handles are freed in their close callbacks, the
+ * PgPool itself when the last one has closed after pg_pool_destroy.
  *
  * Thread: everything here, callbacks and hooks included, runs on the loop thread.
  */
@@ -662,7 +662,8 @@ pg_pool_conn_connected(PgPoolConn *c)
 {
 	PgPool	   *p = c->p;
 	const char *sql = pg_pool_pool_setup_sql;
-	/* The channel has at most PG_POOL_MAX_CHANNEL bytes, so its quoted form at most twice that + 2. */
+	/* The channel has at most PG_POOL_MAX_CHANNEL bytes, so its quoted form at most twice
+	 * that + 2. */
 	char  listen_sql[2 * PG_POOL_MAX_CHANNEL + 16];
 	char *ident = NULL;
 

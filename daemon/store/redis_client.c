@@ -1,5 +1,6 @@
 /*
- * redis_client.c — Redis on the loop: a command connection and a subscriber connection, reconnected.
+ * redis_client.c — Redis on the loop: a command connection and a subscriber connection,
+ * reconnected.
  *
  * Links. A RedisClient owns two links, each one hiredis async context at a time. A link is a small
  * state machine; the states mean what its single timer does:
@@ -10,19 +11,21 @@
  *      ^                  |                      |                             |
  *      +----- failure, connect deadline, loss ---+-----------------------------+
  *
- * BACKOFF waits the reconnect delay (redis_client_backoff_ms, equal jitter, per link; back to the first
- * step once READY). RESOLVING (host names only) and CONNECTING share one connect deadline for
+ * BACKOFF waits the reconnect delay (redis_client_backoff_ms, equal jitter, per link; back to the
+ * first step once READY). RESOLVING (host names only) and CONNECTING share one connect deadline for
  * the whole attempt. CONNECTING covers the TCP connect and the handshake, which is pipelined
  * right after redisAsyncConnect: AUTH (when the URL has a password), SELECT (command link, db
  * != 0) and PING; a PING answer proves the server is serving, not -LOADING. The subscriber
  * link then sends one SUBSCRIBE per channel and is READY when every one is confirmed. In READY
  * the command link's timer is the deadline of the oldest command, or the next idle PING.
- * redis_client_link_ready() and redis_client_link_fail() are the only ways into READY and BACKOFF, and both end
- * in redis_client_update_state(), which derives up/down for the whole RedisClient.
+ * redis_client_link_set_state() is the only writer of a link's state, and a link entering or
+ * leaving READY re-derives up/down for the whole RedisClient there (redis_client_update_state,
+ * the only place up is derived; adding a subscription is the other thing that can change it).
  *
  * hiredis rules this file lives by (0.14.1):
  *  - Every reply callback registered with a command is called exactly once: with the reply, or
- *    with NULL when the context is freed. So a RedisClientCall is freed in redis_client_on_reply, always.
+ *    with NULL when the context is freed. So a RedisClientCall is freed in
+ *    redis_client_on_reply, always.
  *  - redisAsyncFree inside a reply callback is deferred until the callback returns; anywhere
  *    else it is immediate and runs the pending callbacks (with NULL) and the disconnect
  *    callback before returning. It must not be called from the connect or disconnect callback
@@ -35,11 +38,11 @@
  *    put the command link into such a mode are refused by redis_client_command.
  *  - hiredis has no timeouts: connects, handshakes and commands are bounded by our timers.
  *
- * Failures are never delivered from inside redis_client_command or from inside hiredis: a failed call
- * goes to the done list, which an idle handle drains on the next loop turn (redis_client_on_deliver),
- * and the up/down hooks run from there too, with nothing of ours or hiredis's on the stack.
- * Replies and pub/sub messages are delivered from the read callback, where hiredis owns the
- * reply; redis_client_destroy from there is safe because hiredis defers the free.
+ * Failures are never delivered from inside redis_client_command or from inside hiredis: a failed
+ * call goes to the done list, which an idle handle drains on the next loop turn
+ * (redis_client_on_deliver), and the up/down hooks run from there too, with nothing of ours or
+ * hiredis's on the stack. Replies and pub/sub messages are delivered from the read callback, where
+ * hiredis owns the reply; redis_client_destroy from there is safe because hiredis defers the free.
  *
  * Up/down. up = command link READY and (no subscriptions or subscriber link READY). Every
  * transition to up bumps a generation; the deliver step compares what the hooks last reported
@@ -48,10 +51,10 @@
  * A command timeout resets both links: a server that does not answer one connection is not
  * trusted to deliver on the other.
  *
- * Memory. A call is one allocation (redis_client_eval keeps a copy of its EVALSHA for the NOSCRIPT retry).
- * In flight are at most max_pending calls and max_pending_bytes of arguments, plus a few
- * internal PING/SCRIPT LOAD calls; rejected calls live until the next loop turn. Subscriptions
- * and scripts are capped. Handles are freed in their close callbacks, the RedisClient when the last one
+ * Memory. A call is one allocation (redis_client_eval keeps a copy of its EVALSHA for the NOSCRIPT
+ * retry). In flight are at most max_pending calls and max_pending_bytes of arguments, plus a few
+ * internal PING/SCRIPT LOAD calls; rejected calls live until the next loop turn. Subscriptions and
+ * scripts are capped. Handles are freed in their close callbacks, the RedisClient when the last one
  * (and any host lookup still running on the thread pool) has finished after redis_client_destroy.
  *
  * Thread: the loop thread only; the host lookup runs on libuv's thread pool and reports back on
@@ -579,6 +582,18 @@ redis_client_update_state(RedisClient *redis)
 	redis_client_wake(redis);
 }
 
+/* The only writer of a link's state. Entering or leaving READY may change up/down, which is
+ * derived at once. */
+static void
+redis_client_link_set_state(RedisClientLink *link, RedisClientLinkState next)
+{
+	bool ready_changed = (link->state == REDIS_LINK_READY) != (next == REDIS_LINK_READY);
+
+	link->state = next;
+	if (ready_changed)
+		redis_client_update_state(link->redis);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Commands on the command link */
 
@@ -739,7 +754,7 @@ redis_client_link_ready(RedisClientLink *link)
 {
 	RedisClient *redis = link->redis;
 
-	link->state = REDIS_LINK_READY;
+	redis_client_link_set_state(link, REDIS_LINK_READY);
 	link->attempt = 0;
 	if (link->ever_ready)
 		metrics_count(M_REDIS_RECONNECTS, 1);
@@ -754,7 +769,6 @@ redis_client_link_ready(RedisClientLink *link)
 		uv_timer_stop(&link->timer);
 	else
 		redis_client_cmd_arm(redis);
-	redis_client_update_state(redis);
 }
 
 /* Forgets the link's context and frees it (see the hiredis rules at the top); stops a lookup. */
@@ -799,7 +813,7 @@ redis_client_link_fail(RedisClientLink *link, const char *call_error, const char
 
 	link->drop_reason = call_error;
 	redis_client_link_release(link);
-	link->state = REDIS_LINK_BACKOFF;
+	redis_client_link_set_state(link, REDIS_LINK_BACKOFF);
 	delay = redis_client_backoff_delay(redis, link->attempt);
 	if (link->attempt + 1 < REDIS_CLIENT_BACKOFF_STEPS)
 		link->attempt++;
@@ -811,7 +825,6 @@ redis_client_link_fail(RedisClientLink *link, const char *call_error, const char
 		log_debug("redis: %s connection to %s failed again (%u): %s; retrying in %llu ms",
 				  link->name, redis->endpoint, link->failures, why, (unsigned long long) delay);
 	uv_timer_start(&link->timer, redis_client_on_link_timer, delay, 0);
-	redis_client_update_state(redis);
 }
 
 /* Connect callback. Thread: loop, from hiredis; must not free ac (see the top). */
@@ -992,7 +1005,7 @@ redis_client_link_connect(RedisClientLink *link, const char *ip)
 	}
 	ac->data = link;
 	link->ac = ac;
-	link->state = REDIS_LINK_CONNECTING;
+	redis_client_link_set_state(link, REDIS_LINK_CONNECTING);
 	link->handshake_left = 0;
 	if (redisAsyncSetConnectCallback(ac, redis_client_on_connect) != REDIS_OK ||
 		redisAsyncSetDisconnectCallback(ac, redis_client_on_disconnect) != REDIS_OK)
@@ -1086,7 +1099,7 @@ redis_client_link_start(RedisClientLink *link)
 	{
 		/* A lookup of an earlier attempt is still running (uv_cancel could not stop it once it
 		 * started): one at a time, so wait for it. */
-		link->state = REDIS_LINK_BACKOFF;
+		redis_client_link_set_state(link, REDIS_LINK_BACKOFF);
 		uv_timer_start(&link->timer, redis_client_on_link_timer, REDIS_CLIENT_RESOLVE_WAIT_MS, 0);
 		return;
 	}
@@ -1095,14 +1108,14 @@ redis_client_link_start(RedisClientLink *link)
 				   0);
 	if (redis->numeric)
 	{
-		link->state = REDIS_LINK_CONNECTING;
+		redis_client_link_set_state(link, REDIS_LINK_CONNECTING);
 		redis_client_link_connect(link, redis->addr.host);
 		return;
 	}
 	req = malloc(sizeof(*req));
 	if (req == NULL)
 	{
-		link->state = REDIS_LINK_RESOLVING;
+		redis_client_link_set_state(link, REDIS_LINK_RESOLVING);
 		redis_client_link_fail(link, redis_client_err_down, "out of memory");
 		return;
 	}
@@ -1110,7 +1123,7 @@ redis_client_link_start(RedisClientLink *link)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	link->state = REDIS_LINK_RESOLVING;
+	redis_client_link_set_state(link, REDIS_LINK_RESOLVING);
 	rc = uv_getaddrinfo(redis->loop, req, redis_client_on_resolved, redis->addr.host,
 						redis->port_str, &hints);
 	if (rc != 0)
@@ -1178,7 +1191,7 @@ redis_client_link_init(RedisClient *redis, RedisClientLink *link, const char *na
 	link->redis = redis;
 	link->name = name;
 	link->subscriber = subscriber;
-	link->state = REDIS_LINK_IDLE;
+	redis_client_link_set_state(link, REDIS_LINK_IDLE);
 	/* Cannot fail: libuv 1.44 only fills in the struct. */
 	(void) uv_timer_init(redis->loop, &link->timer);
 	link->timer.data = link;
@@ -1188,7 +1201,7 @@ redis_client_link_init(RedisClient *redis, RedisClientLink *link, const char *na
 static void
 redis_client_link_close(RedisClientLink *link)
 {
-	link->state = REDIS_LINK_CLOSED;
+	redis_client_link_set_state(link, REDIS_LINK_CLOSED);
 	redis_client_link_release(link);
 	uv_timer_stop(&link->timer);
 	link->timer.data = link->redis;
@@ -1301,7 +1314,7 @@ redis_client_create(uv_loop_t *loop, const RedisClientOptions *opts)
 	redis->open_handles++;
 	metrics_gauge_set(G_REDIS_UP, 0);
 
-	redis->cmd.state = REDIS_LINK_BACKOFF;
+	redis_client_link_set_state(&redis->cmd, REDIS_LINK_BACKOFF);
 	redis_client_link_start(&redis->cmd);
 	return redis;
 }
@@ -1394,7 +1407,8 @@ redis_client_forbidden_command(const char *name, size_t len, int argc, const cha
 	return false;
 }
 
-/* Admission shared by redis_client_command and redis_client_eval: sends the call or queues its failure. */
+/* Admission shared by redis_client_command and redis_client_eval: sends the call or queues its
+ * failure. */
 static void
 redis_client_admit(RedisClient *redis, RedisClientCall *call, int argc, const char **argv,
 				   const size_t *argvlen)
@@ -1607,7 +1621,7 @@ redis_client_subscribe(RedisClient *redis, const char *channel, RedisClientMessa
 
 	if (redis->sub.state == REDIS_LINK_IDLE)
 	{
-		redis->sub.state = REDIS_LINK_BACKOFF;
+		redis_client_link_set_state(&redis->sub, REDIS_LINK_BACKOFF);
 		redis_client_link_start(&redis->sub);
 	}
 	else if (redis->sub.subscribing)

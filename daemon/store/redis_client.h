@@ -102,10 +102,10 @@ void redis_client_set_hooks(RedisClient *redis, const RedisClientHooks *hooks, v
 
 /*
  * Sends one command: argc arguments (argv[0] is the command name), argvlen[i] bytes each, or
- * strlen(argv[i]) when argvlen is NULL; the bytes are copied. cb is called exactly once: with
- * the reply (from the loop turn that reads it), or with a failure, which is never delivered from
- * inside redis_client_command. Returns -1 (and never calls cb) only for a programming error: NULL or
- * empty arguments, after redis_client_destroy, or a command that would break the connection (SUBSCRIBE,
+ * strlen(argv[i]) when argvlen is NULL; the bytes are copied. cb is called exactly once: with the
+ * reply (from the loop turn that reads it), or with a failure, which is never delivered from inside
+ * redis_client_command. Returns -1 (and never calls cb) only for a programming error: NULL or empty
+ * arguments, after redis_client_destroy, or a command that would break the connection (SUBSCRIBE,
  * MONITOR, SELECT, AUTH, HELLO, QUIT, RESET... use the URL and redis_client_subscribe instead).
  */
 int redis_client_command(RedisClient *redis, RedisClientReplyFn cb, void *ud, int argc,
@@ -114,8 +114,8 @@ int redis_client_command(RedisClient *redis, RedisClientReplyFn cb, void *ud, in
 
 /*
  * Registers a Lua script; the source is copied and its SHA-1 computed here. The returned
- * script is owned by redis and valid until redis_client_destroy. NULL (logged) for an empty or oversized
- * source or beyond the script limit.
+ * script is owned by redis and valid until redis_client_destroy. NULL (logged) for an empty or
+ * oversized source or beyond the script limit.
  */
 const RedisClientScript *redis_client_script(RedisClient *redis, const char *source)
 	__attribute__((warn_unused_result));
@@ -124,11 +124,11 @@ const RedisClientScript *redis_client_script(RedisClient *redis, const char *sou
 const char *redis_client_script_sha(const RedisClientScript *script);
 
 /*
- * Runs a registered script with EVALSHA: argv holds the nkeys keys, then the other arguments
- * (argc in all, argvlen as for redis_client_command). When Redis answers NOSCRIPT (restarted, flushed,
+ * Runs a registered script with EVALSHA: argv holds the nkeys keys, then the other arguments (argc
+ * in all, argvlen as for redis_client_command). When Redis answers NOSCRIPT (restarted, flushed,
  * failed over), the script is sent with SCRIPT LOAD and the EVALSHA repeated once, on the same
- * connection back to back; cb sees only the final outcome, and the deadline restarts for the
- * retry. Same contract as redis_client_command otherwise.
+ * connection back to back; cb sees only the final outcome, and the deadline restarts for the retry.
+ * Same contract as redis_client_command otherwise.
  */
 int redis_client_eval(RedisClient *redis, const RedisClientScript *script, RedisClientReplyFn cb,
 					  void *ud, int nkeys, int argc, const char **argv, const size_t *argvlen)

@@ -1,8 +1,8 @@
 /*
- * test_nats_source.c — the pure parts of the NATS presence source (daemon/nats_source.c): the subject table
- * (every event, address validation and lower-casing, junk of every shape), heartbeat bodies
- * (golden bytes, parcels with floor semantics for negative coordinates, desired_room, junk and
- * oversized bodies) and the parcel function at its edges.
+ * test_nats_source.c — the pure parts of the NATS presence source (daemon/presence/nats_source.c):
+ * the subject table (every event, address validation and lower-casing, junk of every shape),
+ * heartbeat bodies (golden bytes, parcels with floor semantics for negative coordinates,
+ * desired_room, junk and oversized bodies) and the parcel function at its edges.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -7,8 +7,8 @@
  * Without redis-server on PATH the tests run against REDIS_URL when it is set, except those that
  * must kill or pause the server; with neither they report "skipped" and pass.
  *
- * Every test drives its own uv loop and ends by destroying its RedisClient and checking that the loop
- * closes with no handle left. Waits are "run the loop until a condition holds"; their time
+ * Every test drives its own uv loop and ends by destroying its RedisClient and checking that the
+ * loop closes with no handle left. Waits are "run the loop until a condition holds"; their time
  * limits are safety nets, never the thing asserted.
  */
 #include <setjmp.h>

@@ -656,7 +656,7 @@ check_doc_procedure(const char *line)
 	const ProtobufCMethodDescriptor *m;
 	const char						*out;
 
-	/* | 6 | `SubscribeToFriendshipUpdates` | `google.protobuf.Empty` | stream `FriendshipUpdate` | */
+	/* e.g. | 6 | `SubscribeToFriendshipUpdates` | `google.protobuf.Empty` | stream ... | */
 	if (sscanf(line, "| %u | `%127[^`]` | `%127[^`]` | %127[^|]|", &id, name, input, output) != 4)
 		return;
 	assert_true(id >= 1 && id <= sd->n_methods);
