@@ -565,7 +565,7 @@ test_timestamp_window_edges(void **state)
 		{WINDOW + 1, WINDOW, AUTH_BAD_TIMESTAMP},
 		{-WINDOW, WINDOW, AUTH_OK},
 		{-WINDOW - 1, WINDOW, AUTH_BAD_TIMESTAMP},
-		{-600000, WINDOW, AUTH_BAD_TIMESTAMP}, /* AUTH.md §5: 10 minutes off */
+		{-600000, WINDOW, AUTH_BAD_TIMESTAMP}, /* doc/auth-chain.md#must-reject: 10 minutes off */
 		{600000, WINDOW, AUTH_BAD_TIMESTAMP},
 		{0, 0, AUTH_OK},
 		{1, 0, AUTH_BAD_TIMESTAMP},

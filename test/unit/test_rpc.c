@@ -900,7 +900,7 @@ test_vector_session(void **state)
 		OUT_VEC("Response with empty payload"),
 		MODULE(6, 1, "X"),
 		OUT_VEC("RemoteError"),
-		/* the stream of RPC_WIRE.md §3.4; an element pushed before the ack waits for it */
+		/* the stream of doc/rpc-wire.md#server-streams; an element pushed before the ack waits */
 		IN_VEC("Request SubscribeToFriendshipUpdates"),
 		OUT_VEC("StreamMessage server OPEN"),
 		OPENED(7, PROC_SUBSCRIBE_TO_FRIENDSHIP_UPDATES),
