@@ -5,7 +5,7 @@
  *   socialctl [OPTIONS] call <Procedure> [key=value ...]
  *   socialctl [OPTIONS] watch <SubscribeProcedure> [--count N] [--timeout-ms T]
  *
- * It behaves exactly like a game client (../shared/reference/AUTH.md, RPC_WIRE.md), so whatever
+ * It behaves exactly like a game client (doc/auth-chain.md, doc/rpc-wire.md), so whatever
  * it proves about the daemon holds for real clients:
  *   1. a WebSocket to the URL; the first frame is a TEXT frame with the signed auth chain, built
  *      for this run with a fresh random ephemeral key (expiring in one day) and the identity key;
@@ -1208,7 +1208,7 @@ ctl_on_stream(Ctl *c, uint32_t type, const uint8_t *frame, size_t len)
 		c->received++;
 		if (c->count > 0 && c->received >= c->count)
 		{
-			/* Enough: cancel the way a client does when its consumer stops (RPC_WIRE §3.4.6),
+			/* Enough: cancel the way a client does when its consumer stops (doc/rpc-wire.md#server-streams),
 			 * in place of the ack the server waits for. */
 			c->cancel_pending = true;
 			ctl_finish(c, CTL_EXIT_OK);

@@ -8,7 +8,7 @@
  *   loadclient run --url ws://127.0.0.1:PORT/ --seed S --from I --count N --stats FILE
  *                  [--concurrency C] [--rate R]
  *       opens N connections as users I .. I+N-1, each exactly like a game client (the signed
- *       auth chain of ../../../shared/reference/AUTH.md with a fresh ephemeral key, then
+ *       auth chain of doc/auth-chain.md with a fresh ephemeral key, then
  *       @dcl/rpc: CreatePort, RequestModule, SubscribeToFriendConnectivityUpdates), acknowledges
  *       every stream element at once and counts what arrives, until SIGTERM or SIGINT.
  *
@@ -27,7 +27,7 @@
  * stream_closed, bad_frames, ended_by_server (a stream the server closed), remote_errors,
  * protocol_errors, and close_<code> per close code the server sent. run.sh polls it.
  *
- * Frames are encoded and decoded by hand (RPC_WIRE.md): the client must cost as little CPU as
+ * Frames are encoded and decoded by hand (doc/rpc-wire.md): the client must cost as little CPU as
  * possible, since it shares the machine with the daemon it measures. One thread, lws' own
  * poll loop; every write goes through the WRITEABLE callback, one lws_write each.
  */

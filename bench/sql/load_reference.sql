@@ -1,5 +1,5 @@
 -- The reference service's schema (Decentraland social-service-ea: its migrations and
--- ../shared/reference/REFERENCE_SERVICE.md) as plain tables in schema ref, loaded from bench.*
+-- doc/reference-service.md#schema) as plain tables in schema ref, loaded from bench.*
 -- with the same graph as social.* (load_social.sql runs at the same time).  Indexes are the ones
 -- the reference needed in production: both address columns, the pair, friendship_actions
 -- (friendship_id, timestamp DESC), (acting_user) and (action, acting_user); blocks unique

@@ -1,6 +1,6 @@
 /*
  * auth.c — verifies the signed auth chain a client sends as its first WebSocket frame, and
- * builds one (socialctl, tests). The algorithm is ../shared/reference/AUTH.md §3, which is
+ * builds one (socialctl, tests). The algorithm is doc/auth-chain.md#verification, which is
  * @dcl/crypto-middleware 6.x verify('get', '/', headers) with a 5-minute timestamp window and
  * the scene-signer gate; the numbers in comments below (§3.1, ...) point into that document.
  *

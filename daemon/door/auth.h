@@ -1,6 +1,6 @@
 /*
  * auth.h — the signed auth chain a client sends as its first WebSocket frame
- * (../shared/reference/AUTH.md), verified offline: personal-sign over Keccak-256, secp256k1
+ * (doc/auth-chain.md), verified offline: personal-sign over Keccak-256, secp256k1
  * public-key recovery, ephemeral expiry, timestamp window, metadata bound byte for byte.
  *
  * auth_verify is pure and thread-safe (the daemon runs it on libuv's thread pool); the clock is

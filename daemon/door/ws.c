@@ -27,7 +27,8 @@
 #include "door/http.h"
 #include "main/log.h"
 
-/* Per-connection receive buffer: 512 bytes costs ~1.9 KB per idle connection (EVENT_LOOP.md). */
+/* Per-connection receive buffer: 512 bytes costs ~1.9 KB per idle connection
+ * (doc/event-loop.md). */
 #define WS_RX_BUFFER 512
 /* Largest single send(); frames above it are sent by lws in several writes. */
 #define WS_TX_PACKET 65536

@@ -4,7 +4,7 @@
  * Start: config (exit 2 on a bad value), the PostgreSQL pool with LISTEN social_events, the
  * friends and events modules, the Redis client and presence with its sources (NATS, Archipelago;
  * the socket source is ws.c's connections), then the WebSocket door. Everything runs on
- * uv_default_loop() on this thread (EVENT_LOOP.md).
+ * uv_default_loop() on this thread (doc/event-loop.md).
  *
  * Stop (SIGTERM or SIGINT): the door stops accepting and closes every client with 1001; once
  * they are gone, or WS_SHUTDOWN_TIMEOUT_IN_MS has passed, the Archipelago source, the lws

@@ -16,22 +16,21 @@
  * NATS_SOURCE_BATCH per loop turn, so a flood cannot stall the loop: when more are left, an idle
  * handle keeps the next poll from blocking, and the rest goes on the next turn. The backlog is
  * bounded by the subscription's pending limits; beyond them nats.c drops messages and counts
- * them (M_NATS_DROPPED). (The other option EVENT_LOOP.md names — an async subscription whose
+ * them (M_NATS_DROPPED). (The other option doc/event-loop.md names — an async subscription whose
  * delivery thread fills a mutex-protected queue drained after uv_async_send — would add a thread
  * hop per message and a second queue to bound, for nothing.)
  *
  * Connecting. natsConnection_Connect handshakes blocking on the calling thread, and the first
  * attach of the libuv adapter must happen on the loop thread, so the connect runs on the loop,
- * bounded by a short natsOptions_SetTimeout (a one-second budget shared by the servers of the
- * list, at least 250 ms each). RetryOnFailedConnect is not used (it freezes the loop or hangs,
- * EVENT_LOOP.md): a failed connect is retried from a uv_timer with backoff and jitter. Before each
- * attempt every server's host name is resolved off the loop
- * (uv_getaddrinfo on libuv's thread pool), and only servers whose name resolved are handed to
- * nats.c; so a DNS outage costs the loop nothing, and the lookup nats.c repeats inside Connect
- * is for a name that has just answered. Once connected, nats.c reconnects by itself on its own
- * thread, forever, with the same backoff table (natsOptions_SetCustomReconnectDelay); the
- * subscription survives reconnects. Should nats.c ever close the connection for good, the
- * closed callback brings us back to the timer.
+ * bounded by a short natsOptions_SetTimeout (a one-second budget shared by the servers of the list,
+ * at least 250 ms each). RetryOnFailedConnect is not used (it freezes the loop or hangs,
+ * doc/event-loop.md): a failed connect is retried from a uv_timer with backoff and jitter. Before
+ * each attempt every server's host name is resolved off the loop (uv_getaddrinfo on libuv's thread
+ * pool), and only servers whose name resolved are handed to nats.c; so a DNS outage costs the loop
+ * nothing, and the lookup nats.c repeats inside Connect is for a name that has just answered. Once
+ * connected, nats.c reconnects by itself on its own thread, forever, with the same backoff table
+ * (natsOptions_SetCustomReconnectDelay); the subscription survives reconnects. Should nats.c ever
+ * close the connection for good, the closed callback brings us back to the timer.
  *
  * The link. nats.c may call back after a connection was closed or after nats_source_destroy. The
  * callbacks get the connection's generation as closure and touch only the static link (never a

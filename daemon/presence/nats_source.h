@@ -8,7 +8,7 @@
  * under peer.> is junk, counted and ignored. Every sociald instance joins one NATS queue group,
  * so each message is handled by exactly one instance (the state it feeds is shared in Redis).
  *
- * nats.c 3.4.1 runs on the daemon's libuv loop (EVENT_LOOP.md); messages are taken from a
+ * nats.c 3.4.1 runs on the daemon's libuv loop (doc/event-loop.md); messages are taken from a
  * synchronous queue subscription on the loop thread, a bounded batch per loop turn. nats.c
  * reconnects a lost connection by itself (its own thread, backoff with jitter); a connection
  * that cannot be made at all is retried from a timer, with the same backoff. NATS being down

@@ -1,5 +1,5 @@
 /*
- * rpc.c — the @dcl/rpc session engine (../shared/reference/RPC_WIRE.md), pure: bytes in,
+ * rpc.c — the @dcl/rpc session engine (doc/rpc-wire.md), pure: bytes in,
  * bytes out through hooks->send, no I/O, no clock, no allocation that is not bounded by the
  * session's limits.
  *

@@ -2,8 +2,8 @@
  * rpc.h — one connection's @dcl/rpc session: a pure protocol engine, no I/O.
  *
  * Frames in (rpc_session_input), frames out (hooks->send), calls and streams surfaced through
- * hooks. Implements ../shared/reference/RPC_WIRE.md: message numbers echoed, ports per session, one
- * module (RpcModule, handed in by the application) by name, RemoteError for unknown port / module /
+ * hooks. Implements doc/rpc-wire.md: message numbers echoed, ports per session, one module
+ * (RpcModule, handed in by the application) by name, RemoteError for unknown port / module /
  * procedure, server streams with the offer (seq 0) first and one element per client ACK, client
  * cancel in both positions, DestroyPort closing the port's streams. All functions run on the loop
  * thread.

@@ -18,7 +18,7 @@
  * change. The first cursor is taken when LISTEN first becomes active: what committed before that
  * belongs to no subscriber of this process.
  *
- * Routing (../shared/reference/SOCIAL_SERVICE.md "Streams"). An event goes to its target only —
+ * Routing (doc/social-service.md#streams). An event goes to its target only —
  * the actor never gets an echo (the log forbids actor = target): kind friendship to the target's
  * SubscribeToFriendshipUpdates streams (request with the requester's profile, created_at, message
  * and the friendship id; the other actions as their case with the actor's address), kind block to
@@ -497,7 +497,7 @@ retry_schedule(void)
 		return;
 	if (!ev.retry_ready)
 	{
-		/* pg_pool_create was given the default loop (sociald.c, EVENT_LOOP.md) */
+		/* pg_pool_create was given the default loop (sociald.c, doc/event-loop.md) */
 		if (uv_timer_init(uv_default_loop(), &ev.retry) != 0)
 			return;
 		ev.retry_ready = true;

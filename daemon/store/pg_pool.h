@@ -3,7 +3,7 @@
  * and one LISTEN connection.
  *
  * Nothing here blocks: PQconnectStart/PQconnectPoll, PQsendQueryParams, uv_poll on the socket
- * (EVENT_LOOP.md). Each pooled connection runs one query at a time; queries wait in a bounded
+ * (doc/event-loop.md). Each pooled connection runs one query at a time; queries wait in a bounded
  * FIFO. A lost connection is reconnected with backoff and jitter; queries on it fail with
  * SQLSTATE 08006. While no connection is up, queries fail at once (08001) instead of hanging.
  * All callbacks run on the loop thread.

@@ -1,7 +1,7 @@
 /*
  * redis_client.h — Redis on the loop: one connection for commands, one for SUBSCRIBE.
  *
- * hiredis 0.14.1 async, attached to the daemon's libuv loop (EVENT_LOOP.md). Nothing here
+ * hiredis 0.14.1 async, attached to the daemon's libuv loop (doc/event-loop.md). Nothing here
  * blocks: host names are resolved on libuv's thread pool, connects are non-blocking, every
  * command has a deadline. hiredis 0.14 does not reconnect by itself; redis does, per connection,
  * with backoff and jitter, re-authenticates, re-selects the database and re-subscribes every

@@ -1,5 +1,5 @@
 /*
- * test_auth.c — the auth chain (daemon/auth.c) against ../shared/reference/AUTH.md.
+ * test_auth.c — the auth chain (daemon/auth.c) against doc/auth-chain.md.
  *
  * Three sources of truth, in this order: the golden vectors made by the official client
  * libraries (auth_vectors.json: keys, addresses, personal-sign signatures, frames that must
@@ -7,8 +7,8 @@
  * of the algorithm, and hostile bytes that must be refused without a crash. The clock is
  * always injected; nothing here depends on the wall clock.
  *
- * The vectors directory is $SOCIAL_VECTORS, else ../shared/reference/vectors found from the
- * repository root, daemon/ or test/unit/.
+ * The vectors directory is $SOCIAL_VECTORS, else test/vectors (made by test/vectors/generate.js)
+ * found from the repository root, daemon/ or test/unit/.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,9 +53,9 @@ static json_t *
 vectors_load(const char *file)
 {
 	static const char *const fallbacks[] = {
-		"../shared/reference/vectors",
-		"../../shared/reference/vectors",
-		"../../../shared/reference/vectors",
+		"test/vectors",
+		"../test/vectors",
+		"../vectors",
 	};
 	const char	*env = getenv("SOCIAL_VECTORS");
 	char		 path[4096];
@@ -565,7 +565,7 @@ test_timestamp_window_edges(void **state)
 		{WINDOW + 1, WINDOW, AUTH_BAD_TIMESTAMP},
 		{-WINDOW, WINDOW, AUTH_OK},
 		{-WINDOW - 1, WINDOW, AUTH_BAD_TIMESTAMP},
-		{-600000, WINDOW, AUTH_BAD_TIMESTAMP}, /* AUTH.md §5: 10 minutes off */
+		{-600000, WINDOW, AUTH_BAD_TIMESTAMP}, /* doc/auth-chain.md#must-reject: 10 minutes off */
 		{600000, WINDOW, AUTH_BAD_TIMESTAMP},
 		{0, 0, AUTH_OK},
 		{1, 0, AUTH_BAD_TIMESTAMP},

@@ -3,8 +3,8 @@
  * (auth_vectors.json: plain hashes, personal-sign message hashes, public key → address) and
  * against fixed values at the sponge's block boundaries.
  *
- * The vectors directory is $SOCIAL_VECTORS, else ../shared/reference/vectors found from the
- * repository root, daemon/ or test/unit/.
+ * The vectors directory is $SOCIAL_VECTORS, else test/vectors (made by test/vectors/generate.js)
+ * found from the repository root, daemon/ or test/unit/.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,9 +25,9 @@ static json_t *
 vectors_load(const char *file)
 {
 	static const char *const fallbacks[] = {
-		"../shared/reference/vectors",
-		"../../shared/reference/vectors",
-		"../../../shared/reference/vectors",
+		"test/vectors",
+		"../test/vectors",
+		"../vectors",
 	};
 	const char	*env = getenv("SOCIAL_VECTORS");
 	char		 path[4096];

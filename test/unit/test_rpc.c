@@ -1,6 +1,6 @@
 /*
  * test_rpc.c — the @dcl/rpc session engine (daemon/rpc.c) against the golden frames of
- * ../shared/reference/vectors/rpc_vectors.json, made by @dcl/rpc's own encoders.
+ * test/vectors/rpc_vectors.json, made by @dcl/rpc's own encoders (test/vectors/generate.js).
  *
  * Scripts are tables of steps: actions on a session (a client frame in, an answer, a stream
  * element) and the events they must produce, in order: frames the engine sends and hook calls.
@@ -9,7 +9,7 @@
  * proto/rpc/rpc.proto, an encoder independent of the engine's. Client frames not in the vectors
  * are packed by protobuf-c too, or written in hex when they are meant to be malformed.
  *
- * Vectors are read from $SOCIAL_VECTORS (default ../shared/reference/vectors); every vector
+ * Vectors are read from $SOCIAL_VECTORS (default ../test/vectors, from daemon/); every vector
  * must be used by some script.
  */
 #include <setjmp.h>
@@ -172,7 +172,7 @@ vectors_load(void)
 	json_t		*v;
 
 	if (dir == NULL || *dir == '\0')
-		dir = "../shared/reference/vectors";
+		dir = "../test/vectors";
 	snprintf(path, sizeof(path), "%s/rpc_vectors.json", dir);
 	vectors_root = json_load_file(path, 0, &err);
 	if (vectors_root == NULL || !json_is_array(vectors_root))
@@ -921,7 +921,7 @@ test_vector_session(void **state)
 		OUT_VEC("Response with empty payload"),
 		MODULE(6, 1, "X"),
 		OUT_VEC("RemoteError"),
-		/* the stream of RPC_WIRE.md §3.4; an element pushed before the ack waits for it */
+		/* the stream of doc/rpc-wire.md#server-streams; an element pushed before the ack waits */
 		IN_VEC("Request SubscribeToFriendshipUpdates"),
 		OUT_VEC("StreamMessage server OPEN"),
 		OPENED(7, PROC_SUBSCRIBE_TO_FRIENDSHIP_UPDATES),

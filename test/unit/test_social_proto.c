@@ -1,19 +1,19 @@
 /*
  * test_social_proto.c — proto/decentraland/... against the public facts.
  *
- * 1. Every entry of ../shared/reference/vectors/social_vectors.json (made by the official
- *    ts-proto encoders) is built from its JSON with the protobuf-c types generated from our
+ * 1. Every entry of test/vectors/social_vectors.json (made by the official ts-proto
+ *    encoders) is built from its JSON with the protobuf-c types generated from our
  *    .proto files, must pack to its hex byte for byte, and the hex must unpack to exactly its
  *    JSON. JSON is mapped onto messages generically through the descriptors (camelCase keys,
  *    enums by name, int64 as numbers), so the test is the table, not code per message.
- * 2. ../shared/reference/SOCIAL_SERVICE_V2_FIELDS.md is parsed and every message, field (number,
- *    name, type, label, oneof grouping), enum value and procedure it lists must be in the
- *    generated descriptors, and nothing else: the .proto files are checked against the spec they
- *    were written from.
+ * 2. test/vectors/social_v2_fields.txt (printed from @dcl/protocol's own .proto files) is
+ *    parsed and every message, field (number, name, type, label, oneof grouping), enum value
+ *    and procedure it lists must be in the generated descriptors, and nothing else: our .proto
+ *    files are checked against the official definitions, not against our reading of them.
  * 3. The C names other modules use compile and encode as expected.
  *
- * Vectors are read from $SOCIAL_VECTORS (default ../shared/reference/vectors); the fields
- * document from its parent directory.
+ * Vectors and the fields table are read from $SOCIAL_VECTORS (default ../test/vectors, from
+ * daemon/); test/vectors/generate.js makes both.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -617,6 +617,8 @@ check_doc_message(const char *full, const DocField *fields, size_t n)
 				if (k == i)
 					continue;
 				g = protobuf_c_message_descriptor_get_field(d, fields[k].number);
+				if (g == NULL)
+					fail_msg("%s: no field %u", full, fields[k].number);
 				same_group =
 					strncmp(df->label, "oneof ", 6) == 0 && strcmp(df->label, fields[k].label) == 0;
 				if ((g->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
@@ -689,7 +691,7 @@ test_fields_document(void **state)
 	int			enum_values[32];
 	size_t		messages_seen = 0, enums_seen = 0;
 
-	snprintf(path, sizeof(path), "%s/../SOCIAL_SERVICE_V2_FIELDS.md", vectors_dir);
+	snprintf(path, sizeof(path), "%s/social_v2_fields.txt", vectors_dir);
 	fp = fopen(path, "r");
 	if (fp == NULL)
 		fail_msg("cannot read %s", path);
@@ -874,7 +876,7 @@ main(void)
 
 	vectors_dir = getenv("SOCIAL_VECTORS");
 	if (vectors_dir == NULL || *vectors_dir == '\0')
-		vectors_dir = "../shared/reference/vectors";
+		vectors_dir = "../test/vectors";
 	snprintf(path, sizeof(path), "%s/social_vectors.json", vectors_dir);
 	root = json_load_file(path, 0, &err);
 	if (root == NULL || !json_is_array(root) || json_array_size(root) == 0)
