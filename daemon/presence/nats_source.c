@@ -49,6 +49,7 @@
 #include <nats/adapters/libuv.h>
 
 #include "decentraland/kernel/comms/v3/comms.pb-c.h"
+#include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
 
@@ -77,9 +78,9 @@
 #define NATS_SOURCE_ERROR_LOG_MS 10000
 
 /* Reconnect delays in ms, equal jitter: between half and all of the entry. */
-static const uint32_t nats_source_backoff_table[] = {250, 500, 1000, 2000, 5000, 10000, 30000};
-#define NATS_SOURCE_BACKOFF_STEPS \
-	(sizeof(nats_source_backoff_table) / sizeof(nats_source_backoff_table[0]))
+static const uint32_t	  nats_source_backoff_ms[] = {250, 500, 1000, 2000, 5000, 10000, 30000};
+static const BackoffTable nats_source_backoff_table =
+	BACKOFF_TABLE(nats_source_backoff_ms, BACKOFF_JITTER_EQUAL);
 
 enum
 {
@@ -243,20 +244,13 @@ nats_source_random(void)
 
 	if (s == 0)
 		s = (uv_hrtime() ^ (uint64_t) (uintptr_t) &s) | 1;
-	s ^= s << 13;
-	s ^= s >> 7;
-	s ^= s << 17;
-	return (uint32_t) (s >> 32);
+	return (uint32_t) (backoff_random(&s) >> 32);
 }
 
 static uint64_t
 nats_source_backoff(size_t attempt)
 {
-	uint32_t base = nats_source_backoff_table[attempt < NATS_SOURCE_BACKOFF_STEPS
-												  ? attempt
-												  : NATS_SOURCE_BACKOFF_STEPS - 1];
-
-	return base / 2 + nats_source_random() % (base / 2 + 1);
+	return backoff_delay_ms(&nats_source_backoff_table, attempt, nats_source_random());
 }
 
 /*
@@ -443,8 +437,7 @@ nats_source_schedule(NatsSource *p)
 {
 	uint64_t delay = nats_source_backoff(p->attempt);
 
-	if (p->attempt < NATS_SOURCE_BACKOFF_STEPS - 1)
-		p->attempt++;
+	p->attempt = backoff_next_attempt(&nats_source_backoff_table, p->attempt);
 	uv_timer_start(&p->retry, nats_source_on_retry, delay, 0);
 	return delay;
 }

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "social/social_pb.h"
@@ -82,7 +83,9 @@ typedef struct Target
 #define TABLE_MIN_BUCKETS 64
 
 /* Retry delays for a failed read, ms; the last one repeats. A quarter of jitter is added. */
-static const uint32_t retry_delays_ms[] = {250, 500, 1000, 2000, 5000, 10000};
+static const uint32_t	  retry_delays_ms[] = {250, 500, 1000, 2000, 5000, 10000};
+static const BackoffTable retry_backoff =
+	BACKOFF_TABLE(retry_delays_ms, BACKOFF_JITTER_ADD_QUARTER);
 
 /* Columns of sql_events_since; the actor's profile (social_pb.h) starts at COL_ACTOR. */
 enum
@@ -490,8 +493,7 @@ retry_fire(uv_timer_t *t)
 static void
 retry_schedule(void)
 {
-	size_t	 n = sizeof(retry_delays_ms) / sizeof(retry_delays_ms[0]);
-	uint32_t delay = retry_delays_ms[ev.retry_attempt < n ? ev.retry_attempt : n - 1];
+	uint64_t delay = backoff_delay_ms(&retry_backoff, ev.retry_attempt, uv_hrtime());
 
 	if (ev.shutdown)
 		return;
@@ -503,7 +505,6 @@ retry_schedule(void)
 		ev.retry_ready = true;
 	}
 	ev.retry_attempt++;
-	delay += (uint32_t) (uv_hrtime() % (delay / 4 + 1));
 	if (uv_timer_start(&ev.retry, retry_fire, delay, 0) != 0)
 		log_warn("events: cannot schedule a retry");
 }

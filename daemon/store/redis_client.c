@@ -73,6 +73,7 @@
 #include <hiredis/adapters/libuv.h>
 #include <libwebsockets.h> /* lws_SHA1 */
 
+#include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
 
@@ -101,9 +102,9 @@ static const char redis_client_err_too_large[] = "redis command too large";
 static const char redis_client_err_shutdown[] = "redis client is shutting down";
 
 /* Reconnect delays per link, ms; the last one repeats. */
-static const uint64_t redis_client_backoff_ms[] = {100, 200, 500, 1000, 2000, 5000};
-#define REDIS_CLIENT_BACKOFF_STEPS \
-	(sizeof(redis_client_backoff_ms) / sizeof(redis_client_backoff_ms[0]))
+static const uint32_t	  redis_client_backoff_ms[] = {100, 200, 500, 1000, 2000, 5000};
+static const BackoffTable redis_client_backoff =
+	BACKOFF_TABLE(redis_client_backoff_ms, BACKOFF_JITTER_EQUAL);
 
 /* Commands that would take the shared command connection out of request/reply mode or change
  * state that a reconnect silently loses. */
@@ -424,25 +425,11 @@ redis_client_url_parse(const char *url, RedisClientAddress *out, char *err, size
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers */
 
-/* xorshift64: jitter only, no need for quality or for touching rand()'s global state. */
-static uint64_t
-redis_client_random(RedisClient *redis)
-{
-	redis->rng ^= redis->rng << 13;
-	redis->rng ^= redis->rng >> 7;
-	redis->rng ^= redis->rng << 17;
-	return redis->rng;
-}
-
 /* Equal jitter: instances that lost Redis together do not come back together. */
 static uint64_t
 redis_client_backoff_delay(RedisClient *redis, size_t attempt)
 {
-	uint64_t base = redis_client_backoff_ms[attempt < REDIS_CLIENT_BACKOFF_STEPS
-												? attempt
-												: REDIS_CLIENT_BACKOFF_STEPS - 1];
-
-	return base / 2 + redis_client_random(redis) % (base / 2 + 1);
+	return backoff_delay_ms(&redis_client_backoff, attempt, backoff_random(&redis->rng));
 }
 
 static void
@@ -801,8 +788,7 @@ redis_client_link_fail(RedisClientLink *link, const char *call_error, const char
 	redis_client_link_release(link);
 	link->state = REDIS_LINK_BACKOFF;
 	delay = redis_client_backoff_delay(redis, link->attempt);
-	if (link->attempt + 1 < REDIS_CLIENT_BACKOFF_STEPS)
-		link->attempt++;
+	link->attempt = backoff_next_attempt(&redis_client_backoff, link->attempt);
 	link->failures++;
 	if (was_ready || link->failures == 1)
 		log_warn("redis: %s connection to %s %s: %s; retrying in %llu ms", link->name,
@@ -1290,9 +1276,7 @@ redis_client_create(uv_loop_t *loop, const RedisClientOptions *opts)
 		opts->max_pending == 0 ? REDIS_CLIENT_DEFAULT_MAX_PENDING : (size_t) opts->max_pending;
 	redis->max_pending_bytes = opts->max_pending_bytes == 0 ? REDIS_CLIENT_DEFAULT_MAX_PENDING_BYTES
 															: opts->max_pending_bytes;
-	redis->rng = uv_hrtime() ^ (uint64_t) (uintptr_t) redis;
-	if (redis->rng == 0)
-		redis->rng = 0x9e3779b97f4a7c15ULL;
+	redis->rng = backoff_seed(uv_hrtime() ^ (uint64_t) (uintptr_t) redis);
 
 	redis_client_link_init(redis, &redis->cmd, "command", false);
 	redis_client_link_init(redis, &redis->sub, "subscriber", true);
