@@ -31,7 +31,7 @@
  * Content-Length above it fails the poll before reading. One request per connection: lws
  * closes it once the body is complete.
  *
- * Feeding. The parsed addresses are kept (43 bytes each) and handed to presence_seen in batches
+ * Feeding. The parsed addresses are kept (ADDRESS_LEN + 1 bytes each) and handed to presence_seen in batches
  * from a timer: a batch while Redis has fewer than ARCHIPELAGO_FEED_PENDING commands in flight,
  * else a short pause. A large Archipelago cannot flood Redis or hold the loop. Redis going down
  * mid-feed drops the rest: the next poll brings them again.
@@ -115,7 +115,7 @@ typedef struct ArchParse
 	struct Archipelago *a;
 	char			   *body;
 	size_t				len;
-	char (*peers)[43];
+	char (*peers)[ADDRESS_LEN + 1];
 	size_t count;
 	size_t cap;
 	size_t invalid;
@@ -155,7 +155,7 @@ struct Archipelago
 	char			*body;
 	size_t			 body_len;
 	size_t			 body_cap;
-	char (*peers)[43];
+	char (*peers)[ADDRESS_LEN + 1];
 	size_t	 peer_count;
 	size_t	 peer_cap;
 	size_t	 peer_next;
@@ -178,18 +178,11 @@ static const char archipelago_release_lua[] = "if redis.call('GET', KEYS[1]) == 
 /* ---- Pure parts ---- */
 
 bool
-archipelago_address(const char *id, char out[43])
+archipelago_address(const char *id, char out[ADDRESS_LEN + 1])
 {
-	if (!id || id[0] != '0' || id[1] != 'x')
+	if (!address_hex(id, false) || id[ADDRESS_LEN] != '\0')
 		return false;
-	for (int i = 2; i < 42; i++)
-		if (!isxdigit((unsigned char) id[i]))
-			return false;
-	if (id[42] != '\0')
-		return false;
-	for (int i = 0; i < 42; i++)
-		out[i] = (char) tolower((unsigned char) id[i]);
-	out[42] = '\0';
+	address_lower(id, out);
 	return true;
 }
 
@@ -362,7 +355,7 @@ archipelago_parse_peers(const char *body, size_t len, ArchipelagoPeerFn fn, void
 	json_array_foreach(peers, i, entry)
 	{
 		const char *id = json_string_value(json_object_get(entry, "id"));
-		char		address[43];
+		char		address[ADDRESS_LEN + 1];
 
 		/* json_object_get of a non-object is NULL, and so is json_string_value of a non-string. */
 		if (!id || !archipelago_address(id, address))
@@ -516,7 +509,7 @@ archipelago_collect(void *ud, const char *address)
 		job->peers = n;
 		job->cap = ncap;
 	}
-	memcpy(job->peers[job->count++], address, 43);
+	memcpy(job->peers[job->count++], address, ADDRESS_LEN + 1);
 	return 0;
 }
 

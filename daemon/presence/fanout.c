@@ -80,7 +80,7 @@ typedef struct IxEdge	IxEdge;
 
 struct IxUser
 {
-	char	  address[PRESENCE_ADDRESS_LEN + 1];
+	char	  address[ADDRESS_LEN + 1];
 	IxUser	 *next;		/* hash chain */
 	IxEdge	 *watchers; /* edges whose friend is this user */
 	IxStream *owned;	/* this user's local streams */
@@ -115,7 +115,7 @@ typedef enum IxState
 typedef struct IxOp
 {
 	bool add;
-	char friend_[PRESENCE_ADDRESS_LEN + 1];
+	char friend_[ADDRESS_LEN + 1];
 } IxOp;
 
 struct IxStream
@@ -266,7 +266,7 @@ user_get(const char *address)
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		return NULL;
-	memcpy(u->address, address, PRESENCE_ADDRESS_LEN);
+	memcpy(u->address, address, ADDRESS_LEN);
 	b = hash_address(u->address) & (ix.user_buckets - 1);
 	u->next = ix.users[b];
 	ix.users[b] = u;
@@ -822,7 +822,7 @@ on_load(void *ud, const PGresult *res, const char *sqlstate, const char *message
 		const char *address = PQgetvalue(res, i, 0);
 		IxUser	   *u;
 
-		if (!presence_address_valid(address) || strcmp(address, s->owner->address) == 0)
+		if (!address_valid(address) || strcmp(address, s->owner->address) == 0)
 			continue;
 		u = user_get(address);
 		if (u == NULL)
@@ -932,7 +932,7 @@ pair_change(const char *owner_address, const char *friend_address, bool add)
 				continue;
 			}
 			s->ops[s->nops].add = add;
-			memcpy(s->ops[s->nops].friend_, friend_address, PRESENCE_ADDRESS_LEN + 1);
+			memcpy(s->ops[s->nops].friend_, friend_address, ADDRESS_LEN + 1);
 			s->nops++;
 		}
 		else if (add)
@@ -972,8 +972,8 @@ fanout_friendship_event(const char *kind, const char *action, const char *actor,
 {
 	bool add, remove;
 
-	if (!ix.active || kind == NULL || action == NULL || !presence_address_valid(actor) ||
-		!presence_address_valid(target) || strcmp(actor, target) == 0)
+	if (!ix.active || kind == NULL || action == NULL || !address_valid(actor) ||
+		!address_valid(target) || strcmp(actor, target) == 0)
 		return;
 	add = strcmp(kind, "friendship") == 0 && strcmp(action, "accept") == 0;
 	/* A block, recorded in either log, hides presence both ways; unblock restores nothing. */
@@ -1021,7 +1021,7 @@ connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 
 	if (rpc == NULL)
 		return;
-	if (!ix.active || !presence_address_valid(address))
+	if (!ix.active || !address_valid(address))
 	{
 		log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "connectivity: presence is off, ended");
 		if (rpc_stream_end(rpc, msg_no) != 0)

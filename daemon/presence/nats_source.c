@@ -49,6 +49,7 @@
 #include <nats/adapters/libuv.h>
 
 #include "decentraland/kernel/comms/v3/comms.pb-c.h"
+#include "lib/address.h"
 #include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
@@ -135,14 +136,8 @@ struct NatsSource
 
 /* ---- Pure parts ---- */
 
-static bool
-nats_source_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 NatsSourceEvent
-nats_source_parse_subject(const char *subject, char address[NATS_SOURCE_ADDRESS_LEN + 1])
+nats_source_parse_subject(const char *subject, char address[ADDRESS_LEN + 1])
 {
 	static const struct
 	{
@@ -159,18 +154,15 @@ nats_source_parse_subject(const char *subject, char address[NATS_SOURCE_ADDRESS_
 		return NATS_SOURCE_JUNK;
 	a = subject + 5;
 	/* Stops at the terminating NUL of a short subject: '\0' is not a hex digit. */
-	for (int i = 2; i < NATS_SOURCE_ADDRESS_LEN; i++)
-		if (!nats_source_hex(a[i]))
-			return NATS_SOURCE_JUNK;
-	if (a[NATS_SOURCE_ADDRESS_LEN] != '.')
+	if (!address_hex(a, false))
+		return NATS_SOURCE_JUNK;
+	if (a[ADDRESS_LEN] != '.')
 		return NATS_SOURCE_JUNK;
 	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 	{
-		if (strcmp(a + NATS_SOURCE_ADDRESS_LEN + 1, events[i].suffix) != 0)
+		if (strcmp(a + ADDRESS_LEN + 1, events[i].suffix) != 0)
 			continue;
-		for (int j = 0; j < NATS_SOURCE_ADDRESS_LEN; j++)
-			address[j] = (a[j] >= 'A' && a[j] <= 'F') ? (char) (a[j] - 'A' + 'a') : a[j];
-		address[NATS_SOURCE_ADDRESS_LEN] = '\0';
+		address_lower(a, address);
 		return events[i].event;
 	}
 	return NATS_SOURCE_JUNK;
@@ -647,7 +639,7 @@ static void
 nats_source_handle(natsMsg *m)
 {
 	const char	   *subject = natsMsg_GetSubject(m);
-	char			address[NATS_SOURCE_ADDRESS_LEN + 1];
+	char			address[ADDRESS_LEN + 1];
 	char			room[NATS_SOURCE_ROOM_MAX + 1];
 	PresenceDetail	detail;
 	NatsSourceEvent ev = nats_source_parse_subject(subject, address);

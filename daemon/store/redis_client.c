@@ -74,6 +74,7 @@
 #include <libwebsockets.h> /* lws_SHA1 */
 
 #include "lib/backoff.h"
+#include "lib/hex.h"
 #include "main/log.h"
 #include "main/metrics.h"
 
@@ -241,18 +242,6 @@ redis_client_url_error(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static int
-redis_client_hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes n bytes of src into dst (cap bytes with the NUL); -1 on a bad escape, an
  * encoded NUL or overflow. */
 static int
@@ -270,8 +259,8 @@ redis_client_url_decode(const char *src, size_t n, char *dst, size_t cap)
 
 			if (i + 2 >= n)
 				return -1;
-			hi = redis_client_hex_value((unsigned char) src[i + 1]);
-			lo = redis_client_hex_value((unsigned char) src[i + 2]);
+			hi = hex_value((unsigned char) src[i + 1]);
+			lo = hex_value((unsigned char) src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = hi * 16 + lo;
