@@ -53,7 +53,6 @@
 #include "social/social_pb.h"
 
 typedef Decentraland__SocialService__V2__FriendConnectivityUpdate PbConnectivityUpdate;
-typedef Decentraland__SocialService__V2__SubscriptionStreamClosed PbStreamClosed;
 
 /* Friends loaded per stream; beyond, the first ones by address. */
 #define MAX_FRIENDS 50000
@@ -988,28 +987,6 @@ fanout_friendship_event(const char *kind, const char *action, const char *actor,
 
 /* ---- Streams from the RPC layer */
 
-/* One stream_closed{DUPLICATE_SUBSCRIPTION} element, then the end (as updates.c does). */
-static void
-refuse_duplicate(RpcSession *rpc, uint32_t msg_no)
-{
-	PbConnectivityUpdate u = DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_CONNECTIVITY_UPDATE__INIT;
-	PbStreamClosed closed = DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED__INIT;
-	uint8_t		  *buf;
-	size_t		   len = 0;
-
-	closed.reason =
-		DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED_REASON__STREAM_CLOSED_DUPLICATE_SUBSCRIPTION;
-	u._stream_closed_case =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_CONNECTIVITY_UPDATE___STREAM_CLOSED_STREAM_CLOSED;
-	u.stream_closed = &closed;
-	buf = social_pb_pack(&u.base, &len);
-	if (buf != NULL && rpc_stream_push(rpc, msg_no, buf, len) != 0)
-		log_debug("presence: stream %u: the duplicate notice was not queued", msg_no);
-	free(buf);
-	if (rpc_stream_end(rpc, msg_no) != 0)
-		log_debug("presence: stream %u already ended", msg_no);
-}
-
 static void
 connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 {
@@ -1031,7 +1008,9 @@ connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 	if (stream_find(conn_id(c)) != NULL)
 	{
 		log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "connectivity: duplicate subscription");
-		refuse_duplicate(rpc, msg_no);
+		social_pb_refuse_duplicate(
+			rpc, msg_no, &decentraland__social_service__v2__friend_connectivity_update__descriptor,
+			"presence");
 		return;
 	}
 	if (ix.nstreams >= ix.stream_buckets)

@@ -48,10 +48,9 @@
 #include "main/metrics.h"
 #include "social/social_pb.h"
 
-typedef Decentraland__SocialService__V2__FriendshipUpdate		  PbFriendshipUpdate;
-typedef Decentraland__SocialService__V2__BlockUpdate			  PbBlockUpdate;
-typedef Decentraland__SocialService__V2__SubscriptionStreamClosed PbStreamClosed;
-typedef Decentraland__SocialService__V2__User					  PbUser;
+typedef Decentraland__SocialService__V2__FriendshipUpdate PbFriendshipUpdate;
+typedef Decentraland__SocialService__V2__BlockUpdate	  PbBlockUpdate;
+typedef Decentraland__SocialService__V2__User			  PbUser;
 
 typedef enum SubKind
 {
@@ -679,41 +678,6 @@ updates_init(PgPool *pg, UpdatesEventFn on_event)
 	pg_pool_set_listen_hooks(pg, &listen_hooks, NULL);
 }
 
-/* One stream_closed{reason} element, then the end: the client learns why its stream ended. */
-static void
-refuse_duplicate(RpcSession *rpc, uint32_t msg_no, SubKind kind)
-{
-	PbStreamClosed closed = DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED__INIT;
-	uint8_t		  *buf;
-	size_t		   len = 0;
-
-	closed.reason =
-		DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED_REASON__STREAM_CLOSED_DUPLICATE_SUBSCRIPTION;
-	if (kind == SUB_FRIENDSHIP)
-	{
-		PbFriendshipUpdate u = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__INIT;
-
-		u._stream_closed_case =
-			DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE___STREAM_CLOSED_STREAM_CLOSED;
-		u.stream_closed = &closed;
-		buf = social_pb_pack(&u.base, &len);
-	}
-	else
-	{
-		PbBlockUpdate u = DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_UPDATE__INIT;
-
-		u._stream_closed_case =
-			DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_UPDATE___STREAM_CLOSED_STREAM_CLOSED;
-		u.stream_closed = &closed;
-		buf = social_pb_pack(&u.base, &len);
-	}
-	if (buf != NULL && rpc_stream_push(rpc, msg_no, buf, len) != 0)
-		log_debug("events: stream %u: the duplicate notice was not queued", msg_no);
-	free(buf);
-	if (rpc_stream_end(rpc, msg_no) != 0)
-		log_debug("events: stream %u already ended", msg_no);
-}
-
 static void
 stream_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc, SubKind kind)
 {
@@ -736,7 +700,14 @@ stream_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc, SubKind kind)
 	{
 		log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "%s: duplicate subscription refused",
 				 proc->name);
-		refuse_duplicate(rpc, msg_no, kind);
+		/* One stream_closed{DUPLICATE_SUBSCRIPTION} element, then the end: the client learns
+		 * why its stream ended. */
+		social_pb_refuse_duplicate(
+			rpc, msg_no,
+			kind == SUB_FRIENDSHIP
+				? &decentraland__social_service__v2__friendship_update__descriptor
+				: &decentraland__social_service__v2__block_update__descriptor,
+			"events");
 		return;
 	}
 	if (e == NULL)
