@@ -7,7 +7,7 @@
  * holder that stops renewing is replaced within two ticks, and a Redis outage means nobody
  * polls (presence pauses with Redis anyway). archipelago_destroy releases the lease with a
  * compare-and-DEL, so another instance can take over at its next tick: best effort, as Redis
- * may be closed right after. The lease id is this process' own (host:pid:random).
+ * may be closed right after. The lease id is this process' instance id (lib/instance_id.h).
  *
  * Poll. A lease reply that finds this instance holding it starts a poll, a small state machine
  * changed only by archipelago_set_state():
@@ -57,6 +57,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/instance_id.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "presence/presence.h"
@@ -134,8 +135,8 @@ struct Archipelago
 	ArchipelagoUrl			 url;
 	char			 shown[sizeof("https://") + sizeof(((ArchipelagoUrl *) 0)->host_header) +
 			   sizeof(((ArchipelagoUrl *) 0)->path)]; /* the URL for logs */
-	char			 lease_id[128];
-	char			 lease_ttl[24]; /* ms, as text for Redis */
+	const char		*lease_id;									  /* instance_id() */
+	char			 lease_ttl[24];								  /* ms, as text for Redis */
 	int				 interval_ms;
 	int				 timeout_ms;
 	ArchState		 state;
@@ -985,26 +986,6 @@ archipelago_on_tick(uv_timer_t *t)
 		archipelago_lease_step(a, a->holder ? LEASE_RENEW : LEASE_ACQUIRE);
 }
 
-/* host:pid:random, unique enough among instances sharing one Redis. */
-static void
-archipelago_make_id(char *out, size_t size)
-{
-	char		  host[64] = "sociald";
-	unsigned char r[8] = {0};
-
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "sociald");
-	host[sizeof(host) - 1] = '\0';
-	if (uv_random(NULL, NULL, r, sizeof(r), 0, NULL) != 0)
-	{
-		uint64_t t = uv_hrtime();
-
-		memcpy(r, &t, sizeof(r));
-	}
-	snprintf(out, size, "%s:%d:%02x%02x%02x%02x%02x%02x%02x%02x", host, (int) getpid(), r[0], r[1],
-			 r[2], r[3], r[4], r[5], r[6], r[7]);
-}
-
 Archipelago *
 archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis, const Config *cfg)
 {
@@ -1050,7 +1031,8 @@ archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis,
 	if (a->timeout_ms > ARCHIPELAGO_TIMEOUT_MS)
 		a->timeout_ms = ARCHIPELAGO_TIMEOUT_MS;
 	snprintf(a->lease_ttl, sizeof(a->lease_ttl), "%lld", 2LL * a->interval_ms);
-	archipelago_make_id(a->lease_id, sizeof(a->lease_id));
+	/* The process' one name (lib/instance_id.h), the one presence's socket field uses. */
+	a->lease_id = instance_id();
 	a->renew = redis_client_script(redis, archipelago_renew_lua);
 	a->release = redis_client_script(redis, archipelago_release_lua);
 	if (!a->renew || !a->release)
