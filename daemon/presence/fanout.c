@@ -47,6 +47,7 @@
 #include <uv.h>
 
 #include "door/conn.h"
+#include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "presence/presence.h"
@@ -64,7 +65,8 @@ typedef Decentraland__SocialService__V2__FriendConnectivityUpdate PbConnectivity
 #define TABLE_MIN_BUCKETS 64
 
 /* Retry delays for a failed friend load, ms; the last one repeats; a quarter of jitter. */
-static const uint32_t load_retry_ms[] = {250, 500, 1000, 2000, 5000, 10000};
+static const uint32_t	  load_retry_ms[] = {250, 500, 1000, 2000, 5000, 10000};
+static const BackoffTable load_retry = BACKOFF_TABLE(load_retry_ms, BACKOFF_JITTER_ADD_QUARTER);
 
 /* One statement: every friend with the profile columns of social_pb.h. */
 static const char sql_friends[] =
@@ -777,11 +779,9 @@ static void stream_load(IxStream *s);
 static void
 load_failed(IxStream *s)
 {
-	size_t	 n = sizeof(load_retry_ms) / sizeof(load_retry_ms[0]);
-	uint32_t delay = load_retry_ms[s->attempts < n ? s->attempts : n - 1];
+	uint64_t delay = backoff_delay_ms(&load_retry, s->attempts, uv_hrtime());
 
 	s->attempts++;
-	delay += (uint32_t) (uv_hrtime() % (delay / 4 + 1));
 	s->retry_at = uv_now(uv_default_loop()) + delay;
 }
 
