@@ -957,7 +957,7 @@ ctl_now_ms(void)
 static int
 ctl_random_key(uint8_t key[32])
 {
-	char addr[AUTH_ADDRESS_LEN + 1];
+	char addr[ADDRESS_LEN + 1];
 	int	 fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	int	 rc = -1;
 
@@ -1534,7 +1534,7 @@ ctl_read_key(const char *key_file, uint8_t key[32])
 	char		text[CTL_KEY_FILE_MAX + 1];
 	const char *src = key_file != NULL ? key_file : "SOCIALCTL_KEY";
 	const char *p;
-	char		addr[AUTH_ADDRESS_LEN + 1];
+	char		addr[ADDRESS_LEN + 1];
 	size_t		n;
 	int			rc;
 
@@ -1727,7 +1727,7 @@ main(int argc, char **argv)
 
 	if (strcmp(command, "address") == 0)
 	{
-		char addr[AUTH_ADDRESS_LEN + 1];
+		char addr[ADDRESS_LEN + 1];
 
 		if (optind != argc)
 		{

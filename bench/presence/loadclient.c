@@ -153,7 +153,7 @@ static int
 lc_user_key(const char *seed, uint32_t i, uint8_t key[32])
 {
 	char text[512];
-	char addr[AUTH_ADDRESS_LEN + 1];
+	char addr[ADDRESS_LEN + 1];
 
 	for (int k = 0; k < 64; k++)
 	{
@@ -173,7 +173,7 @@ lc_user_key(const char *seed, uint32_t i, uint8_t key[32])
 static int
 lc_random_key(uint8_t key[32])
 {
-	char addr[AUTH_ADDRESS_LEN + 1];
+	char addr[ADDRESS_LEN + 1];
 
 	for (int attempt = 0; attempt < 16; attempt++)
 	{
@@ -858,7 +858,7 @@ static int
 lc_keys(const Lc *lc)
 {
 	uint8_t key[32];
-	char	addr[AUTH_ADDRESS_LEN + 1];
+	char	addr[ADDRESS_LEN + 1];
 
 	for (uint32_t i = lc->from; i < lc->from + lc->count; i++)
 	{

@@ -40,6 +40,7 @@
 #include <secp256k1.h>
 #include <secp256k1_recovery.h>
 
+#include "lib/hex.h"
 #include "door/keccak.h"
 
 /* A real first frame is about 1.5 KB (three links double-encoded); anything near this size is
@@ -143,26 +144,14 @@ auth_ascii_lower(char c)
 	return (c >= 'A' && c <= 'Z') ? (char) (c - 'A' + 'a') : c;
 }
 
-static int
-auth_hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes exactly 2 * n hex digits; 0 ok, -1 on a non-hex character. */
 static int
 auth_hex_decode(const char *hex, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++)
 	{
-		int hi = auth_hex_value(hex[2 * i]);
-		int lo = auth_hex_value(hex[2 * i + 1]);
+		int hi = hex_value(hex[2 * i]);
+		int lo = hex_value(hex[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;
@@ -268,7 +257,7 @@ auth_address_from_pubkey(const uint8_t pub[65], char *address_out)
 
 /* Recovers the lower-case address that personal-signed msg; AUTH_OK or AUTH_BAD_SIGNATURE. */
 static AuthStatus
-auth_recover(AuthStr sig_hex, const char *msg, size_t len, char address_out[AUTH_ADDRESS_LEN + 1])
+auth_recover(AuthStr sig_hex, const char *msg, size_t len, char address_out[ADDRESS_LEN + 1])
 {
 	const secp256k1_context				 *ctx = auth_context();
 	secp256k1_ecdsa_recoverable_signature sig;
@@ -493,7 +482,7 @@ auth_js_number(AuthStr s, double *out)
 
 		for (i = first; i < len; i++)
 		{
-			int d = auth_hex_value((char) p[i]);
+			int d = hex_value((char) p[i]);
 
 			if (d < 0 || d >= base)
 				break;
@@ -720,7 +709,7 @@ auth_link_ephemeral(const AuthLink *link, int64_t now_ms, AuthStr *authority, ch
 	const char *line1, *line2, *nl;
 	size_t		line1_len, line2_len;
 	int64_t		expiration;
-	char		signer[AUTH_ADDRESS_LEN + 1];
+	char		signer[ADDRESS_LEN + 1];
 	AuthStatus	status;
 
 	if (link->signature.len == 0)
@@ -761,7 +750,7 @@ auth_link_ephemeral(const AuthLink *link, int64_t now_ms, AuthStr *authority, ch
 	status = auth_recover(link->signature, msg, len, signer);
 	if (status != AUTH_OK)
 		goto done;
-	if (!auth_str_ieq((AuthStr){signer, AUTH_ADDRESS_LEN}, *authority))
+	if (!auth_str_ieq((AuthStr){signer, ADDRESS_LEN}, *authority))
 	{
 		status = AUTH_WRONG_SIGNER;
 		goto done;
@@ -793,7 +782,7 @@ done:
 static AuthStatus
 auth_link_signed_entity(const AuthLink *link, AuthStr *authority)
 {
-	char	   signer[AUTH_ADDRESS_LEN + 1];
+	char	   signer[ADDRESS_LEN + 1];
 	AuthStatus status;
 
 	if (link->signature.len == 0)
@@ -801,7 +790,7 @@ auth_link_signed_entity(const AuthLink *link, AuthStr *authority)
 	status = auth_recover(link->signature, link->payload.ptr, link->payload.len, signer);
 	if (status != AUTH_OK)
 		return status;
-	if (!auth_str_ieq((AuthStr){signer, AUTH_ADDRESS_LEN}, *authority))
+	if (!auth_str_ieq((AuthStr){signer, ADDRESS_LEN}, *authority))
 		return AUTH_WRONG_SIGNER;
 	*authority = link->payload;
 	return AUTH_OK;
@@ -851,17 +840,9 @@ auth_chain_walk(const AuthChain *chain, AuthStr expected, int64_t now_ms)
 static AuthStatus
 auth_user_address(AuthStr payload, char *address_out)
 {
-	if (payload.len != AUTH_ADDRESS_LEN || payload.ptr[0] != '0' ||
-		auth_ascii_lower(payload.ptr[1]) != 'x')
+	if (payload.len != ADDRESS_LEN || !address_hex(payload.ptr, true))
 		return AUTH_BAD_CHAIN;
-	for (size_t i = 2; i < AUTH_ADDRESS_LEN; i++)
-	{
-		if (auth_hex_value(payload.ptr[i]) < 0)
-			return AUTH_BAD_CHAIN;
-	}
-	for (size_t i = 0; i < AUTH_ADDRESS_LEN; i++)
-		address_out[i] = auth_ascii_lower(payload.ptr[i]);
-	address_out[AUTH_ADDRESS_LEN] = '\0';
+	address_lower(payload.ptr, address_out);
 	return AUTH_OK;
 }
 
@@ -1040,8 +1021,8 @@ char *
 auth_build_frame(const uint8_t owner_key[32], const uint8_t ephemeral_key[32], int64_t timestamp_ms,
 				 const char *expiration)
 {
-	char	owner[AUTH_ADDRESS_LEN + 1];
-	char	ephemeral[AUTH_ADDRESS_LEN + 1];
+	char	owner[ADDRESS_LEN + 1];
+	char	ephemeral[ADDRESS_LEN + 1];
 	char	timestamp[24];
 	char	payload[64];
 	char   *ephemeral_msg = NULL;

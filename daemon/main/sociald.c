@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "door/ws.h"
+#include "lib/instance_id.h"
 #include "main/config.h"
 #include "main/log.h"
 #include "presence/archipelago.h"
@@ -177,7 +178,6 @@ start_presence(Daemon *d)
 {
 	ConfigPresenceSources src = config_presence_sources(&d->cfg);
 	PresenceOptions		  opts = {0};
-	char				  host[64] = "sociald";
 
 	d->redis = redis_client_create(d->loop, &(RedisClientOptions){.url = d->cfg.redis_url});
 	if (!d->redis)
@@ -185,12 +185,9 @@ start_presence(Daemon *d)
 		log_error("cannot create the Redis client for %s", d->cfg.redis_url);
 		return -1;
 	}
-	/* Unique per process and readable in Redis: the socket source's field is named by it. */
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "sociald");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(d->instance_id, sizeof(d->instance_id), "%s:%d:%08x", host, (int) getpid(),
-			 (unsigned) (uv_hrtime() ^ ((uint64_t) getpid() << 16)));
+	/* Unique per process and readable in Redis: the socket source's field is named by it, and
+	 * the Archipelago lease by the same name. */
+	snprintf(d->instance_id, sizeof(d->instance_id), "%s", instance_id());
 	opts.ttl_ms = d->cfg.presence_ttl_ms;
 	opts.sources[PRESENCE_SOURCE_NATS] = src.nats;
 	opts.sources[PRESENCE_SOURCE_ARCHIPELAGO] = src.archipelago;

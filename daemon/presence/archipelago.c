@@ -7,7 +7,7 @@
  * holder that stops renewing is replaced within two ticks, and a Redis outage means nobody
  * polls (presence pauses with Redis anyway). archipelago_destroy releases the lease with a
  * compare-and-DEL, so another instance can take over at its next tick: best effort, as Redis
- * may be closed right after. The lease id is this process' own (host:pid:random).
+ * may be closed right after. The lease id is this process' instance id (lib/instance_id.h).
  *
  * Poll. A lease reply that finds this instance holding it starts a poll, a small state machine
  * changed only by archipelago_set_state():
@@ -31,7 +31,7 @@
  * Content-Length above it fails the poll before reading. One request per connection: lws
  * closes it once the body is complete.
  *
- * Feeding. The parsed addresses are kept (43 bytes each) and handed to presence_seen in batches
+ * Feeding. The parsed addresses are kept (ADDRESS_LEN + 1 bytes each) and handed to presence_seen in batches
  * from a timer: a batch while Redis has fewer than ARCHIPELAGO_FEED_PENDING commands in flight,
  * else a short pause. A large Archipelago cannot flood Redis or hold the loop. Redis going down
  * mid-feed drops the rest: the next poll brings them again.
@@ -57,6 +57,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/instance_id.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "presence/presence.h"
@@ -115,7 +116,7 @@ typedef struct ArchParse
 	struct Archipelago *a;
 	char			   *body;
 	size_t				len;
-	char (*peers)[43];
+	char (*peers)[ADDRESS_LEN + 1];
 	size_t count;
 	size_t cap;
 	size_t invalid;
@@ -134,8 +135,8 @@ struct Archipelago
 	ArchipelagoUrl			 url;
 	char			 shown[sizeof("https://") + sizeof(((ArchipelagoUrl *) 0)->host_header) +
 			   sizeof(((ArchipelagoUrl *) 0)->path)]; /* the URL for logs */
-	char			 lease_id[128];
-	char			 lease_ttl[24]; /* ms, as text for Redis */
+	const char		*lease_id;									  /* instance_id() */
+	char			 lease_ttl[24];								  /* ms, as text for Redis */
 	int				 interval_ms;
 	int				 timeout_ms;
 	ArchState		 state;
@@ -155,7 +156,7 @@ struct Archipelago
 	char			*body;
 	size_t			 body_len;
 	size_t			 body_cap;
-	char (*peers)[43];
+	char (*peers)[ADDRESS_LEN + 1];
 	size_t	 peer_count;
 	size_t	 peer_cap;
 	size_t	 peer_next;
@@ -178,18 +179,11 @@ static const char archipelago_release_lua[] = "if redis.call('GET', KEYS[1]) == 
 /* ---- Pure parts ---- */
 
 bool
-archipelago_address(const char *id, char out[43])
+archipelago_address(const char *id, char out[ADDRESS_LEN + 1])
 {
-	if (!id || id[0] != '0' || id[1] != 'x')
+	if (!address_hex(id, false) || id[ADDRESS_LEN] != '\0')
 		return false;
-	for (int i = 2; i < 42; i++)
-		if (!isxdigit((unsigned char) id[i]))
-			return false;
-	if (id[42] != '\0')
-		return false;
-	for (int i = 0; i < 42; i++)
-		out[i] = (char) tolower((unsigned char) id[i]);
-	out[42] = '\0';
+	address_lower(id, out);
 	return true;
 }
 
@@ -362,7 +356,7 @@ archipelago_parse_peers(const char *body, size_t len, ArchipelagoPeerFn fn, void
 	json_array_foreach(peers, i, entry)
 	{
 		const char *id = json_string_value(json_object_get(entry, "id"));
-		char		address[43];
+		char		address[ADDRESS_LEN + 1];
 
 		/* json_object_get of a non-object is NULL, and so is json_string_value of a non-string. */
 		if (!id || !archipelago_address(id, address))
@@ -516,7 +510,7 @@ archipelago_collect(void *ud, const char *address)
 		job->peers = n;
 		job->cap = ncap;
 	}
-	memcpy(job->peers[job->count++], address, 43);
+	memcpy(job->peers[job->count++], address, ADDRESS_LEN + 1);
 	return 0;
 }
 
@@ -992,26 +986,6 @@ archipelago_on_tick(uv_timer_t *t)
 		archipelago_lease_step(a, a->holder ? LEASE_RENEW : LEASE_ACQUIRE);
 }
 
-/* host:pid:random, unique enough among instances sharing one Redis. */
-static void
-archipelago_make_id(char *out, size_t size)
-{
-	char		  host[64] = "sociald";
-	unsigned char r[8] = {0};
-
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "sociald");
-	host[sizeof(host) - 1] = '\0';
-	if (uv_random(NULL, NULL, r, sizeof(r), 0, NULL) != 0)
-	{
-		uint64_t t = uv_hrtime();
-
-		memcpy(r, &t, sizeof(r));
-	}
-	snprintf(out, size, "%s:%d:%02x%02x%02x%02x%02x%02x%02x%02x", host, (int) getpid(), r[0], r[1],
-			 r[2], r[3], r[4], r[5], r[6], r[7]);
-}
-
 Archipelago *
 archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis, const Config *cfg)
 {
@@ -1057,7 +1031,8 @@ archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis,
 	if (a->timeout_ms > ARCHIPELAGO_TIMEOUT_MS)
 		a->timeout_ms = ARCHIPELAGO_TIMEOUT_MS;
 	snprintf(a->lease_ttl, sizeof(a->lease_ttl), "%lld", 2LL * a->interval_ms);
-	archipelago_make_id(a->lease_id, sizeof(a->lease_id));
+	/* The process' one name (lib/instance_id.h), the one presence's socket field uses. */
+	a->lease_id = instance_id();
 	a->renew = redis_client_script(redis, archipelago_renew_lua);
 	a->release = redis_client_script(redis, archipelago_release_lua);
 	if (!a->renew || !a->release)

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "lib/address.h"
 #include "main/config.h"
 #include "store/redis_client.h"
 
@@ -71,7 +72,7 @@ int archipelago_url_parse(const char *url, ArchipelagoUrl *out, char *err, size_
 	__attribute__((warn_unused_result));
 
 /* id as an address: "0x" + 40 hex digits in any case, lower-cased into out. */
-bool archipelago_address(const char *id, char out[43]);
+bool archipelago_address(const char *id, char out[ADDRESS_LEN + 1]);
 
 /* One valid peer address (lower case, valid during the call); return -1 to stop parsing. */
 typedef int (*ArchipelagoPeerFn)(void *ud, const char *address);

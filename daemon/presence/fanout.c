@@ -47,13 +47,13 @@
 #include <uv.h>
 
 #include "door/conn.h"
+#include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "presence/presence.h"
 #include "social/social_pb.h"
 
 typedef Decentraland__SocialService__V2__FriendConnectivityUpdate PbConnectivityUpdate;
-typedef Decentraland__SocialService__V2__SubscriptionStreamClosed PbStreamClosed;
 
 /* Friends loaded per stream; beyond, the first ones by address. */
 #define MAX_FRIENDS 50000
@@ -65,7 +65,8 @@ typedef Decentraland__SocialService__V2__SubscriptionStreamClosed PbStreamClosed
 #define TABLE_MIN_BUCKETS 64
 
 /* Retry delays for a failed friend load, ms; the last one repeats; a quarter of jitter. */
-static const uint32_t load_retry_ms[] = {250, 500, 1000, 2000, 5000, 10000};
+static const uint32_t	  load_retry_ms[] = {250, 500, 1000, 2000, 5000, 10000};
+static const BackoffTable load_retry = BACKOFF_TABLE(load_retry_ms, BACKOFF_JITTER_ADD_QUARTER);
 
 /* One statement: every friend with the profile columns of social_pb.h. */
 static const char sql_friends[] =
@@ -80,7 +81,7 @@ typedef struct IxEdge	IxEdge;
 
 struct IxUser
 {
-	char	  address[PRESENCE_ADDRESS_LEN + 1];
+	char	  address[ADDRESS_LEN + 1];
 	IxUser	 *next;		/* hash chain */
 	IxEdge	 *watchers; /* edges whose friend is this user */
 	IxStream *owned;	/* this user's local streams */
@@ -115,7 +116,7 @@ typedef enum IxState
 typedef struct IxOp
 {
 	bool add;
-	char friend_[PRESENCE_ADDRESS_LEN + 1];
+	char friend_[ADDRESS_LEN + 1];
 } IxOp;
 
 struct IxStream
@@ -266,7 +267,7 @@ user_get(const char *address)
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		return NULL;
-	memcpy(u->address, address, PRESENCE_ADDRESS_LEN);
+	memcpy(u->address, address, ADDRESS_LEN);
 	b = hash_address(u->address) & (ix.user_buckets - 1);
 	u->next = ix.users[b];
 	ix.users[b] = u;
@@ -778,11 +779,9 @@ static void stream_load(IxStream *s);
 static void
 load_failed(IxStream *s)
 {
-	size_t	 n = sizeof(load_retry_ms) / sizeof(load_retry_ms[0]);
-	uint32_t delay = load_retry_ms[s->attempts < n ? s->attempts : n - 1];
+	uint64_t delay = backoff_delay_ms(&load_retry, s->attempts, uv_hrtime());
 
 	s->attempts++;
-	delay += (uint32_t) (uv_hrtime() % (delay / 4 + 1));
 	s->retry_at = uv_now(uv_default_loop()) + delay;
 }
 
@@ -822,7 +821,7 @@ on_load(void *ud, const PGresult *res, const char *sqlstate, const char *message
 		const char *address = PQgetvalue(res, i, 0);
 		IxUser	   *u;
 
-		if (!presence_address_valid(address) || strcmp(address, s->owner->address) == 0)
+		if (!address_valid(address) || strcmp(address, s->owner->address) == 0)
 			continue;
 		u = user_get(address);
 		if (u == NULL)
@@ -932,7 +931,7 @@ pair_change(const char *owner_address, const char *friend_address, bool add)
 				continue;
 			}
 			s->ops[s->nops].add = add;
-			memcpy(s->ops[s->nops].friend_, friend_address, PRESENCE_ADDRESS_LEN + 1);
+			memcpy(s->ops[s->nops].friend_, friend_address, ADDRESS_LEN + 1);
 			s->nops++;
 		}
 		else if (add)
@@ -972,8 +971,8 @@ fanout_friendship_event(const char *kind, const char *action, const char *actor,
 {
 	bool add, remove;
 
-	if (!ix.active || kind == NULL || action == NULL || !presence_address_valid(actor) ||
-		!presence_address_valid(target) || strcmp(actor, target) == 0)
+	if (!ix.active || kind == NULL || action == NULL || !address_valid(actor) ||
+		!address_valid(target) || strcmp(actor, target) == 0)
 		return;
 	add = strcmp(kind, "friendship") == 0 && strcmp(action, "accept") == 0;
 	/* A block, recorded in either log, hides presence both ways; unblock restores nothing. */
@@ -988,28 +987,6 @@ fanout_friendship_event(const char *kind, const char *action, const char *actor,
 
 /* ---- Streams from the RPC layer */
 
-/* One stream_closed{DUPLICATE_SUBSCRIPTION} element, then the end (as updates.c does). */
-static void
-refuse_duplicate(RpcSession *rpc, uint32_t msg_no)
-{
-	PbConnectivityUpdate u = DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_CONNECTIVITY_UPDATE__INIT;
-	PbStreamClosed closed = DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED__INIT;
-	uint8_t		  *buf;
-	size_t		   len = 0;
-
-	closed.reason =
-		DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED_REASON__STREAM_CLOSED_DUPLICATE_SUBSCRIPTION;
-	u._stream_closed_case =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_CONNECTIVITY_UPDATE___STREAM_CLOSED_STREAM_CLOSED;
-	u.stream_closed = &closed;
-	buf = social_pb_pack(&u.base, &len);
-	if (buf != NULL && rpc_stream_push(rpc, msg_no, buf, len) != 0)
-		log_debug("presence: stream %u: the duplicate notice was not queued", msg_no);
-	free(buf);
-	if (rpc_stream_end(rpc, msg_no) != 0)
-		log_debug("presence: stream %u already ended", msg_no);
-}
-
 static void
 connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 {
@@ -1021,7 +998,7 @@ connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 
 	if (rpc == NULL)
 		return;
-	if (!ix.active || !presence_address_valid(address))
+	if (!ix.active || !address_valid(address))
 	{
 		log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "connectivity: presence is off, ended");
 		if (rpc_stream_end(rpc, msg_no) != 0)
@@ -1031,7 +1008,9 @@ connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 	if (stream_find(conn_id(c)) != NULL)
 	{
 		log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "connectivity: duplicate subscription");
-		refuse_duplicate(rpc, msg_no);
+		social_pb_refuse_duplicate(
+			rpc, msg_no, &decentraland__social_service__v2__friend_connectivity_update__descriptor,
+			"presence");
 		return;
 	}
 	if (ix.nstreams >= ix.stream_buckets)

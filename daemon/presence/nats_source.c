@@ -49,6 +49,8 @@
 #include <nats/adapters/libuv.h>
 
 #include "decentraland/kernel/comms/v3/comms.pb-c.h"
+#include "lib/address.h"
+#include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
 
@@ -77,9 +79,9 @@
 #define NATS_SOURCE_ERROR_LOG_MS 10000
 
 /* Reconnect delays in ms, equal jitter: between half and all of the entry. */
-static const uint32_t nats_source_backoff_table[] = {250, 500, 1000, 2000, 5000, 10000, 30000};
-#define NATS_SOURCE_BACKOFF_STEPS \
-	(sizeof(nats_source_backoff_table) / sizeof(nats_source_backoff_table[0]))
+static const uint32_t	  nats_source_backoff_ms[] = {250, 500, 1000, 2000, 5000, 10000, 30000};
+static const BackoffTable nats_source_backoff_table =
+	BACKOFF_TABLE(nats_source_backoff_ms, BACKOFF_JITTER_EQUAL);
 
 enum
 {
@@ -134,14 +136,8 @@ struct NatsSource
 
 /* ---- Pure parts ---- */
 
-static bool
-nats_source_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 NatsSourceEvent
-nats_source_parse_subject(const char *subject, char address[NATS_SOURCE_ADDRESS_LEN + 1])
+nats_source_parse_subject(const char *subject, char address[ADDRESS_LEN + 1])
 {
 	static const struct
 	{
@@ -158,18 +154,15 @@ nats_source_parse_subject(const char *subject, char address[NATS_SOURCE_ADDRESS_
 		return NATS_SOURCE_JUNK;
 	a = subject + 5;
 	/* Stops at the terminating NUL of a short subject: '\0' is not a hex digit. */
-	for (int i = 2; i < NATS_SOURCE_ADDRESS_LEN; i++)
-		if (!nats_source_hex(a[i]))
-			return NATS_SOURCE_JUNK;
-	if (a[NATS_SOURCE_ADDRESS_LEN] != '.')
+	if (!address_hex(a, false))
+		return NATS_SOURCE_JUNK;
+	if (a[ADDRESS_LEN] != '.')
 		return NATS_SOURCE_JUNK;
 	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 	{
-		if (strcmp(a + NATS_SOURCE_ADDRESS_LEN + 1, events[i].suffix) != 0)
+		if (strcmp(a + ADDRESS_LEN + 1, events[i].suffix) != 0)
 			continue;
-		for (int j = 0; j < NATS_SOURCE_ADDRESS_LEN; j++)
-			address[j] = (a[j] >= 'A' && a[j] <= 'F') ? (char) (a[j] - 'A' + 'a') : a[j];
-		address[NATS_SOURCE_ADDRESS_LEN] = '\0';
+		address_lower(a, address);
 		return events[i].event;
 	}
 	return NATS_SOURCE_JUNK;
@@ -243,20 +236,13 @@ nats_source_random(void)
 
 	if (s == 0)
 		s = (uv_hrtime() ^ (uint64_t) (uintptr_t) &s) | 1;
-	s ^= s << 13;
-	s ^= s >> 7;
-	s ^= s << 17;
-	return (uint32_t) (s >> 32);
+	return (uint32_t) (backoff_random(&s) >> 32);
 }
 
 static uint64_t
 nats_source_backoff(size_t attempt)
 {
-	uint32_t base = nats_source_backoff_table[attempt < NATS_SOURCE_BACKOFF_STEPS
-												  ? attempt
-												  : NATS_SOURCE_BACKOFF_STEPS - 1];
-
-	return base / 2 + nats_source_random() % (base / 2 + 1);
+	return backoff_delay_ms(&nats_source_backoff_table, attempt, nats_source_random());
 }
 
 /*
@@ -443,8 +429,7 @@ nats_source_schedule(NatsSource *p)
 {
 	uint64_t delay = nats_source_backoff(p->attempt);
 
-	if (p->attempt < NATS_SOURCE_BACKOFF_STEPS - 1)
-		p->attempt++;
+	p->attempt = backoff_next_attempt(&nats_source_backoff_table, p->attempt);
 	uv_timer_start(&p->retry, nats_source_on_retry, delay, 0);
 	return delay;
 }
@@ -654,7 +639,7 @@ static void
 nats_source_handle(natsMsg *m)
 {
 	const char	   *subject = natsMsg_GetSubject(m);
-	char			address[NATS_SOURCE_ADDRESS_LEN + 1];
+	char			address[ADDRESS_LEN + 1];
 	char			room[NATS_SOURCE_ROOM_MAX + 1];
 	PresenceDetail	detail;
 	NatsSourceEvent ev = nats_source_parse_subject(subject, address);

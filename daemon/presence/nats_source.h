@@ -27,8 +27,6 @@
 #include "main/config.h"
 #include "presence/presence.h"
 
-/* "0x" + 40 hex digits. */
-#define NATS_SOURCE_ADDRESS_LEN 42
 /* Longest desired room kept from a heartbeat; a longer or non-printable one is dropped. */
 #define NATS_SOURCE_ROOM_MAX 128
 
@@ -68,8 +66,7 @@ typedef enum NatsSourceEvent
  * receives the address of the subject in lower case (it must match ^0x[0-9a-fA-F]{40}$); for
  * NATS_SOURCE_JUNK it is left untouched.
  */
-NatsSourceEvent nats_source_parse_subject(const char *subject,
-										  char		  address[NATS_SOURCE_ADDRESS_LEN + 1]);
+NatsSourceEvent nats_source_parse_subject(const char *subject, char address[ADDRESS_LEN + 1]);
 
 /* True for the events that mean online (heartbeat, world.join). */
 bool nats_source_event_online(NatsSourceEvent ev);

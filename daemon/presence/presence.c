@@ -166,7 +166,7 @@ static const char sql_record[] =
 /* One flip waiting to be recorded. */
 typedef struct SessionFlip
 {
-	char	address[PRESENCE_ADDRESS_LEN + 1];
+	char	address[ADDRESS_LEN + 1];
 	int64_t from_ms;
 	int64_t until_ms; /* -1: the session is open */
 	bool	has_parcel;
@@ -209,17 +209,6 @@ static struct
 } ps;
 
 /* ---- Helpers */
-
-bool
-presence_address_valid(const char *s)
-{
-	if (s == NULL || s[0] != '0' || s[1] != 'x')
-		return false;
-	for (int i = 2; i < PRESENCE_ADDRESS_LEN; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[PRESENCE_ADDRESS_LEN] == '\0';
-}
 
 /* A reply element as text (strings and integers); false for anything else. */
 static bool
@@ -335,7 +324,7 @@ session_add(const char *address, bool online, int64_t now_ms, const char *prev_s
 	}
 	f = &ps.batch[ps.nbatch++];
 	memset(f, 0, sizeof(*f));
-	memcpy(f->address, address, PRESENCE_ADDRESS_LEN);
+	memcpy(f->address, address, ADDRESS_LEN);
 	f->from_ms = from;
 	f->until_ms = online ? -1 : now_ms;
 	if (parcel && parcel[0])
@@ -499,7 +488,7 @@ flips_read(const redisReply *reply, size_t first)
 {
 	for (size_t i = first; i + 6 <= reply->elements; i += 6)
 	{
-		char	address[PRESENCE_ADDRESS_LEN + 8];
+		char	address[ADDRESS_LEN + 8];
 		char	flag[4], version[32], now[32], since[32], parcel[40];
 		int64_t now_ms;
 
@@ -508,8 +497,8 @@ flips_read(const redisReply *reply, size_t first)
 			!reply_text(reply->element[i + 2], version, sizeof(version)) ||
 			!reply_text(reply->element[i + 3], now, sizeof(now)) ||
 			!reply_text(reply->element[i + 4], since, sizeof(since)) ||
-			!reply_text(reply->element[i + 5], parcel, sizeof(parcel)) ||
-			!presence_address_valid(address) || !parse_i64(now, &now_ms))
+			!reply_text(reply->element[i + 5], parcel, sizeof(parcel)) || !address_valid(address) ||
+			!parse_i64(now, &now_ms))
 		{
 			log_warn("presence: unexpected flip in a script reply; skipped");
 			continue;
@@ -551,7 +540,7 @@ touch(const char *op, const char *field, const char *const *addresses, size_t n,
 	if (!ps.active || !ps.redis_up || n == 0)
 		return;
 	argv = malloc(argc * sizeof(*argv));
-	keys = malloc(n * (sizeof(PRESENCE_KEY_PREFIX) + PRESENCE_ADDRESS_LEN));
+	keys = malloc(n * (sizeof(PRESENCE_KEY_PREFIX) + ADDRESS_LEN));
 	if (argv == NULL || keys == NULL)
 	{
 		log_error("presence: out of memory updating %zu statuses", n);
@@ -574,10 +563,10 @@ touch(const char *op, const char *field, const char *const *addresses, size_t n,
 	argv[k++] = PRESENCE_VERSION_KEY;
 	for (size_t i = 0; i < n; i++)
 	{
-		char *key = keys + i * (sizeof(PRESENCE_KEY_PREFIX) + PRESENCE_ADDRESS_LEN);
+		char *key = keys + i * (sizeof(PRESENCE_KEY_PREFIX) + ADDRESS_LEN);
 
 		memcpy(key, PRESENCE_KEY_PREFIX, sizeof(PRESENCE_KEY_PREFIX) - 1);
-		memcpy(key + sizeof(PRESENCE_KEY_PREFIX) - 1, addresses[i], PRESENCE_ADDRESS_LEN + 1);
+		memcpy(key + sizeof(PRESENCE_KEY_PREFIX) - 1, addresses[i], ADDRESS_LEN + 1);
 		argv[k++] = key;
 	}
 	argv[k++] = op;
@@ -607,7 +596,7 @@ presence_seen(PresenceSource source, const char *address, const PresenceDetail *
 {
 	if (!ps.active || (unsigned) source >= PRESENCE_SOURCE_COUNT || !ps.sources[source])
 		return;
-	if (!presence_address_valid(address))
+	if (!address_valid(address))
 	{
 		log_debug("presence: ignoring a malformed address from a source");
 		return;
@@ -620,7 +609,7 @@ presence_gone(PresenceSource source, const char *address)
 {
 	if (!ps.active || (unsigned) source >= PRESENCE_SOURCE_COUNT || !ps.sources[source])
 		return;
-	if (!presence_address_valid(address))
+	if (!address_valid(address))
 	{
 		log_debug("presence: ignoring a malformed address from a source");
 		return;
@@ -672,7 +661,7 @@ presence_conn_ready(Conn *c)
 {
 	const char *address = conn_address(c);
 
-	if (!ps.active || !ps.sources[PRESENCE_SOURCE_SOCKET] || !presence_address_valid(address))
+	if (!ps.active || !ps.sources[PRESENCE_SOURCE_SOCKET] || !address_valid(address))
 		return;
 	if (fanout_socket_open(address) == 1)
 		touch("seen", ps.socket_field, &address, 1, NULL);
@@ -686,7 +675,7 @@ presence_conn_closed(Conn *c)
 	if (!ps.active)
 		return;
 	fanout_conn_closed(conn_id(c));
-	if (!ps.sources[PRESENCE_SOURCE_SOCKET] || !presence_address_valid(address))
+	if (!ps.sources[PRESENCE_SOURCE_SOCKET] || !address_valid(address))
 		return;
 	if (fanout_socket_close(address) == 0)
 		touch("gone", ps.socket_field, &address, 1, NULL);
@@ -700,7 +689,7 @@ typedef struct ReadJob
 	PresenceReadDone done;
 	void			*ud;
 	size_t			 n;
-	char			 addresses[][PRESENCE_ADDRESS_LEN + 1];
+	char			 addresses[][ADDRESS_LEN + 1];
 } ReadJob;
 
 /* redis callback, loop thread. */
@@ -756,7 +745,7 @@ presence_read(const char *const *addresses, size_t n, PresenceReadDone done, voi
 		return -1;
 	job = malloc(sizeof(*job) + n * sizeof(job->addresses[0]));
 	argv = malloc(n * sizeof(*argv));
-	keys = malloc(n * (sizeof(PRESENCE_KEY_PREFIX) + PRESENCE_ADDRESS_LEN));
+	keys = malloc(n * (sizeof(PRESENCE_KEY_PREFIX) + ADDRESS_LEN));
 	if (job == NULL || argv == NULL || keys == NULL)
 	{
 		log_error("presence: out of memory reading %zu statuses", n);
@@ -769,11 +758,11 @@ presence_read(const char *const *addresses, size_t n, PresenceReadDone done, voi
 	job->n = n;
 	for (size_t i = 0; i < n; i++)
 	{
-		char *key = keys + i * (sizeof(PRESENCE_KEY_PREFIX) + PRESENCE_ADDRESS_LEN);
+		char *key = keys + i * (sizeof(PRESENCE_KEY_PREFIX) + ADDRESS_LEN);
 
-		memcpy(job->addresses[i], addresses[i], PRESENCE_ADDRESS_LEN + 1);
+		memcpy(job->addresses[i], addresses[i], ADDRESS_LEN + 1);
 		memcpy(key, PRESENCE_KEY_PREFIX, sizeof(PRESENCE_KEY_PREFIX) - 1);
-		memcpy(key + sizeof(PRESENCE_KEY_PREFIX) - 1, addresses[i], PRESENCE_ADDRESS_LEN + 1);
+		memcpy(key + sizeof(PRESENCE_KEY_PREFIX) - 1, addresses[i], ADDRESS_LEN + 1);
 		argv[i] = key;
 	}
 	if (redis_client_eval(ps.redis, ps.read, on_read, job, (int) n, (int) n, argv, NULL) != 0)
@@ -795,7 +784,7 @@ out:
 static void
 on_message(void *ud, const char *channel, const char *payload, size_t len)
 {
-	char	 address[PRESENCE_ADDRESS_LEN + 8];
+	char	 address[ADDRESS_LEN + 8];
 	char	 word[16];
 	uint64_t v;
 	int64_t	 since;
@@ -806,8 +795,7 @@ on_message(void *ud, const char *channel, const char *payload, size_t len)
 	if (len > 200 || strlen(payload) != len || strncmp(payload, "1 ", 2) != 0 ||
 		sscanf(payload + 2, "%44s %15s %" SCNu64 " %" SCNd64 "%n", address, word, &v, &since, &n) !=
 			4 ||
-		!presence_address_valid(address) ||
-		(strcmp(word, "online") != 0 && strcmp(word, "offline") != 0))
+		!address_valid(address) || (strcmp(word, "online") != 0 && strcmp(word, "offline") != 0))
 	{
 		log_warn("presence: unknown message on %s ignored (%zu bytes)", channel, len);
 		return;

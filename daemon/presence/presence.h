@@ -27,11 +27,10 @@
 #include <uv.h>
 
 #include "door/conn.h"
+#include "lib/address.h"
 #include "store/redis_client.h"
 #include "store/pg_pool.h"
 
-/* "0x" + 40 lower-case hex digits. */
-#define PRESENCE_ADDRESS_LEN 42
 
 typedef enum PresenceSource
 {
@@ -77,9 +76,6 @@ void presence_gone(PresenceSource source, const char *address);
  * closing. */
 void presence_conn_ready(Conn *c);
 void presence_conn_closed(Conn *c);
-
-/* True for "0x" + 40 lower-case hex digits and nothing after. */
-bool presence_address_valid(const char *s);
 
 /* ok: every status was read and applied (fanout_apply) before this runs. */
 typedef void (*PresenceReadDone)(void *ud, bool ok);

@@ -3,7 +3,7 @@
  * bytes out through hooks->send, no I/O, no clock, no allocation that is not bounded by the
  * session's limits.
  *
- * Wire. Frames are proto3 messages of proto/rpc/rpc.proto. They are read by a small wire reader
+ * Wire. Frames are proto3 messages of proto/rpc/rpc.proto. They are read by a small wire reader (pb_wire.c)
  * instead of protobuf-c's unpacker: it allocates nothing (payloads are borrowed from the frame),
  * skips unknown fields of every wire type including groups, and gives one clear verdict on
  * garbage. A frame is read twice: the first pass validates the whole frame and finds field 1
@@ -53,6 +53,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpc/pb_wire.h"
+
 /* A zero field of RpcLimits takes these. stream_buffer matches the reference's per-stream
  * buffer of 1000 updates. */
 #define RPC_DEFAULT_MAX_PORTS 16
@@ -64,22 +66,8 @@
  * (at a UTF-8 character boundary) so a client cannot make the session hold its megabyte. */
 #define RPC_NAME_MAX 128
 
-/* Groups are obsolete but a decoder must skip them; nesting is bounded. */
-#define WIRE_MAX_GROUP_DEPTH 32
-
 /* Frames up to this size are built on the stack. */
 #define RPC_STACK_FRAME 256
-
-/* Protobuf wire types. */
-enum
-{
-	WT_VARINT = 0,
-	WT_I64 = 1,
-	WT_LEN = 2,
-	WT_SGROUP = 3,
-	WT_EGROUP = 4,
-	WT_I32 = 5
-};
 
 /* Field numbers of proto/rpc/rpc.proto. One number means different fields in different
  * messages (4 is port_name, module_name, procedure_id or sequence_id). */
@@ -104,29 +92,30 @@ enum
 #define FIELD(wire_type) ((uint8_t) ((wire_type) + 1))
 
 static const uint8_t client_fields[RPC_SERVER_READY + 1][F_MAX + 1] = {
-	[RPC_REQUEST] = {[F_MESSAGE_IDENTIFIER] = FIELD(WT_I32),
-					 [F_PORT_ID] = FIELD(WT_I32),
-					 [F_FOUR] = FIELD(WT_I32), /* procedure_id */
-					 [F_FIVE] = FIELD(WT_I32), /* client_stream */
-					 [F_PAYLOAD] = FIELD(WT_LEN)},
-	[RPC_STREAM_MESSAGE] = {[F_MESSAGE_IDENTIFIER] = FIELD(WT_I32),
-							[F_PORT_ID] = FIELD(WT_I32),
-							[F_FOUR] = FIELD(WT_I32), /* sequence_id */
-							[F_PAYLOAD] = FIELD(WT_LEN),
-							[F_CLOSED] = FIELD(WT_VARINT),
-							[F_ACK] = FIELD(WT_VARINT)},
-	[RPC_STREAM_ACK] = {[F_MESSAGE_IDENTIFIER] = FIELD(WT_I32),
-						[F_PORT_ID] = FIELD(WT_I32),
-						[F_FOUR] = FIELD(WT_I32), /* sequence_id */
-						[F_PAYLOAD] = FIELD(WT_LEN),
-						[F_CLOSED] = FIELD(WT_VARINT),
-						[F_ACK] = FIELD(WT_VARINT)},
-	[RPC_CREATE_PORT] =
-		{[F_MESSAGE_IDENTIFIER] = FIELD(WT_I32), [F_FOUR] = FIELD(WT_LEN)}, /* port_name */
-	[RPC_REQUEST_MODULE] = {[F_MESSAGE_IDENTIFIER] = FIELD(WT_I32),
-							[F_PORT_ID] = FIELD(WT_I32),
-							[F_FOUR] = FIELD(WT_LEN)}, /* module_name */
-	[RPC_DESTROY_PORT] = {[F_MESSAGE_IDENTIFIER] = FIELD(WT_I32), [F_PORT_ID] = FIELD(WT_I32)},
+	[RPC_REQUEST] = {[F_MESSAGE_IDENTIFIER] = FIELD(PB_WIRE_I32),
+					 [F_PORT_ID] = FIELD(PB_WIRE_I32),
+					 [F_FOUR] = FIELD(PB_WIRE_I32), /* procedure_id */
+					 [F_FIVE] = FIELD(PB_WIRE_I32), /* client_stream */
+					 [F_PAYLOAD] = FIELD(PB_WIRE_LEN)},
+	[RPC_STREAM_MESSAGE] = {[F_MESSAGE_IDENTIFIER] = FIELD(PB_WIRE_I32),
+							[F_PORT_ID] = FIELD(PB_WIRE_I32),
+							[F_FOUR] = FIELD(PB_WIRE_I32), /* sequence_id */
+							[F_PAYLOAD] = FIELD(PB_WIRE_LEN),
+							[F_CLOSED] = FIELD(PB_WIRE_VARINT),
+							[F_ACK] = FIELD(PB_WIRE_VARINT)},
+	[RPC_STREAM_ACK] = {[F_MESSAGE_IDENTIFIER] = FIELD(PB_WIRE_I32),
+						[F_PORT_ID] = FIELD(PB_WIRE_I32),
+						[F_FOUR] = FIELD(PB_WIRE_I32), /* sequence_id */
+						[F_PAYLOAD] = FIELD(PB_WIRE_LEN),
+						[F_CLOSED] = FIELD(PB_WIRE_VARINT),
+						[F_ACK] = FIELD(PB_WIRE_VARINT)},
+	[RPC_CREATE_PORT] = {[F_MESSAGE_IDENTIFIER] = FIELD(PB_WIRE_I32),
+						 [F_FOUR] = FIELD(PB_WIRE_LEN)}, /* port_name */
+	[RPC_REQUEST_MODULE] = {[F_MESSAGE_IDENTIFIER] = FIELD(PB_WIRE_I32),
+							[F_PORT_ID] = FIELD(PB_WIRE_I32),
+							[F_FOUR] = FIELD(PB_WIRE_LEN)}, /* module_name */
+	[RPC_DESTROY_PORT] =
+		{[F_MESSAGE_IDENTIFIER] = FIELD(PB_WIRE_I32), [F_PORT_ID] = FIELD(PB_WIRE_I32)},
 };
 
 /* Every field a client frame can carry; absent fields read as proto3 defaults. */
@@ -143,22 +132,6 @@ typedef struct RpcFrame
 	bool		   closed;
 	bool		   ack;
 } RpcFrame;
-
-typedef struct WireReader
-{
-	const uint8_t *p;
-	const uint8_t *end;
-} WireReader;
-
-typedef struct WireField
-{
-	uint32_t	   number;
-	uint8_t		   wire_type;
-	uint64_t	   varint;	/* WT_VARINT */
-	uint32_t	   fixed32; /* WT_I32 */
-	const uint8_t *data;	/* WT_LEN */
-	size_t		   len;
-} WireField;
 
 typedef struct RpcPort
 {
@@ -225,123 +198,6 @@ typedef struct RpcOut
 	size_t		   payload_len;
 	bool		   closed;
 } RpcOut;
-
-/* ---- wire reader */
-
-/* 0 ok, -1 truncated or longer than 10 bytes / 64 bits. */
-static int
-wire_varint(WireReader *r, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 10; i++)
-	{
-		if (r->p >= r->end)
-			return -1;
-		uint8_t b = *r->p++;
-
-		/* the tenth byte holds only bit 63 */
-		if (i == 9 && b > 1)
-			return -1;
-		v |= (uint64_t) (b & 0x7f) << (7 * i);
-		if (!(b & 0x80))
-		{
-			*out = v;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static int
-wire_tag(WireReader *r, uint32_t *number, uint8_t *wire_type)
-{
-	uint64_t tag;
-
-	if (wire_varint(r, &tag) < 0 || tag > UINT32_MAX)
-		return -1;
-	*number = (uint32_t) (tag >> 3);
-	*wire_type = (uint8_t) (tag & 7);
-	/* field 0 does not exist; 6 and 7 are not wire types */
-	if (*number == 0 || *wire_type > WT_I32)
-		return -1;
-	return 0;
-}
-
-/* Reads the value of a field whose tag was read; groups are consumed whole. */
-static int
-wire_value(WireReader *r, WireField *f)
-{
-	uint64_t len;
-
-	switch (f->wire_type)
-	{
-		case WT_VARINT:
-			return wire_varint(r, &f->varint);
-		case WT_I64:
-			if (r->end - r->p < 8)
-				return -1;
-			r->p += 8;
-			return 0;
-		case WT_I32:
-			if (r->end - r->p < 4)
-				return -1;
-			f->fixed32 = (uint32_t) r->p[0] | (uint32_t) r->p[1] << 8 | (uint32_t) r->p[2] << 16 |
-						 (uint32_t) r->p[3] << 24;
-			r->p += 4;
-			return 0;
-		case WT_LEN:
-			if (wire_varint(r, &len) < 0 || len > (uint64_t) (r->end - r->p))
-				return -1;
-			f->data = r->p;
-			f->len = (size_t) len;
-			r->p += len;
-			return 0;
-		case WT_SGROUP:
-		{
-			uint32_t open[WIRE_MAX_GROUP_DEPTH];
-			int		 depth = 0;
-
-			open[depth++] = f->number;
-			while (depth > 0)
-			{
-				WireField inner = {0};
-
-				if (wire_tag(r, &inner.number, &inner.wire_type) < 0)
-					return -1;
-				if (inner.wire_type == WT_EGROUP)
-				{
-					if (inner.number != open[--depth])
-						return -1;
-				}
-				else if (inner.wire_type == WT_SGROUP)
-				{
-					if (depth == WIRE_MAX_GROUP_DEPTH)
-						return -1;
-					open[depth++] = inner.number;
-				}
-				else if (wire_value(r, &inner) < 0)
-					return -1;
-			}
-			return 0;
-		}
-		default:
-			/* an end-group with no open group */
-			return -1;
-	}
-}
-
-/* 1 a field was read, 0 end of frame, -1 malformed. */
-static int
-wire_next(WireReader *r, WireField *f)
-{
-	if (r->p == r->end)
-		return 0;
-	memset(f, 0, sizeof(*f));
-	if (wire_tag(r, &f->number, &f->wire_type) < 0 || wire_value(r, f) < 0)
-		return -1;
-	return 1;
-}
 
 /* Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF): proto3 strings. */
 static bool
@@ -416,19 +272,19 @@ utf8_cut(const uint8_t *s, size_t len, size_t max)
 static int
 frame_decode(const uint8_t *buf, size_t len, RpcFrame *fr)
 {
-	WireReader r = {buf, buf + len};
-	WireField  f;
-	int		   rc;
-	uint32_t   type;
+	PbWireReader r = {buf, buf + len};
+	PbWireField	 f;
+	int			 rc;
+	uint32_t	 type;
 
 	memset(fr, 0, sizeof(*fr));
 
 	/* pass 1: the whole frame is well-formed, and where the header is */
-	while ((rc = wire_next(&r, &f)) > 0)
+	while ((rc = pb_wire_next(&r, &f)) > 0)
 	{
 		if (f.number != F_MESSAGE_IDENTIFIER)
 			continue;
-		if (f.wire_type != WT_I32)
+		if (f.wire_type != PB_WIRE_I32)
 			return -1;
 		fr->id = f.fixed32;
 	}
@@ -436,12 +292,12 @@ frame_decode(const uint8_t *buf, size_t len, RpcFrame *fr)
 		return -1;
 
 	type = RPC_TYPE(fr->id);
-	if (type > RPC_SERVER_READY || client_fields[type][F_MESSAGE_IDENTIFIER] != FIELD(WT_I32))
+	if (type > RPC_SERVER_READY || client_fields[type][F_MESSAGE_IDENTIFIER] != FIELD(PB_WIRE_I32))
 		return -1;
 
 	/* pass 2: the fields of that message; the last occurrence of a field wins */
 	r.p = buf;
-	while ((rc = wire_next(&r, &f)) > 0)
+	while ((rc = pb_wire_next(&r, &f)) > 0)
 	{
 		uint8_t want = f.number <= F_MAX ? client_fields[type][f.number] : 0;
 
@@ -455,7 +311,7 @@ frame_decode(const uint8_t *buf, size_t len, RpcFrame *fr)
 				fr->port_id = f.fixed32;
 				break;
 			case F_FOUR:
-				if (want == FIELD(WT_LEN))
+				if (want == FIELD(PB_WIRE_LEN))
 				{
 					if (!utf8_valid(f.data, f.len))
 						return -1;
@@ -520,7 +376,7 @@ put_fixed32(uint8_t *p, uint32_t field, uint32_t v)
 {
 	if (v == 0)
 		return p;
-	*p++ = (uint8_t) (field << 3 | WT_I32);
+	*p++ = (uint8_t) (field << 3 | PB_WIRE_I32);
 	p[0] = (uint8_t) v;
 	p[1] = (uint8_t) (v >> 8);
 	p[2] = (uint8_t) (v >> 16);
@@ -533,7 +389,7 @@ put_bytes(uint8_t *p, uint32_t field, const void *data, size_t len)
 {
 	if (len == 0)
 		return p;
-	*p++ = (uint8_t) (field << 3 | WT_LEN);
+	*p++ = (uint8_t) (field << 3 | PB_WIRE_LEN);
 	p = put_varint(p, len);
 	memcpy(p, data, len);
 	return p + len;
@@ -581,7 +437,7 @@ out_encode(uint8_t *p, const RpcModule *module, const RpcOut *m)
 		{
 			const RpcProcedure *proc = &module->procedures[i];
 
-			*p++ = (uint8_t) (F_FIVE << 3 | WT_LEN);
+			*p++ = (uint8_t) (F_FIVE << 3 | PB_WIRE_LEN);
 			p = put_varint(p, procedure_size(proc));
 			p = put_fixed32(p, F_PROCEDURE_ID, proc->id);
 			p = put_bytes(p, F_PROCEDURE_NAME, proc->name, strlen(proc->name));
@@ -590,7 +446,7 @@ out_encode(uint8_t *p, const RpcModule *module, const RpcOut *m)
 	p = put_bytes(p, F_PAYLOAD, m->payload, m->payload_len);
 	if (m->closed)
 	{
-		*p++ = (uint8_t) (F_CLOSED << 3 | WT_VARINT);
+		*p++ = (uint8_t) (F_CLOSED << 3 | PB_WIRE_VARINT);
 		*p++ = 1;
 	}
 	return p;

@@ -41,6 +41,7 @@
 
 #include "main/log.h"
 #include "main/metrics.h"
+#include "rpc/pb_wire.h"
 #include "social/service.h"
 #include "social/social_pb.h"
 
@@ -273,56 +274,6 @@ unpack(FriendsCall *call, FriendsQuery *q, const ProtobufCMessageDescriptor *des
 	return START_QUERY;
 }
 
-/* Occurrences of field 'number' at the top level of a protobuf message, read without unpacking
- * it; -1 when the bytes are not a message this can read (unpacking then says why). */
-static long
-wire_count(const uint8_t *p, size_t len, uint32_t number)
-{
-	const uint8_t *end = p + len;
-	long		   n = 0;
-
-	while (p < end)
-	{
-		uint64_t v[2] = {0, 0}; /* the tag, then a varint value or a length */
-
-		for (int k = 0; k < 2; k++)
-		{
-			int shift = 0;
-
-			if (k == 1 && (v[0] & 7) != 0 && (v[0] & 7) != 2)
-				break;
-			do
-			{
-				if (p == end || shift > 63)
-					return -1;
-				v[k] |= (uint64_t) (*p & 0x7f) << shift;
-				shift += 7;
-			} while (*p++ & 0x80);
-		}
-		switch (v[0] & 7)
-		{
-			case 0:
-				break;
-			case 1:
-			case 5:
-				if ((size_t) (end - p) < ((v[0] & 7) == 1 ? 8u : 4u))
-					return -1;
-				p += (v[0] & 7) == 1 ? 8 : 4;
-				break;
-			case 2:
-				if (v[1] > (uint64_t) (end - p))
-					return -1;
-				p += v[1];
-				break;
-			default:
-				return -1; /* groups: protobuf-c refuses them anyway */
-		}
-		if ((v[0] >> 3) == number)
-			n++;
-	}
-	return n;
-}
-
 /* What is refused before protobuf-c sees the payload (see FRIENDS_MAX_PAYLOAD_BYTES). */
 static StartStatus
 payload_check(FriendsCall *call, FriendsQuery *q, const uint8_t *payload, size_t len)
@@ -330,7 +281,7 @@ payload_check(FriendsCall *call, FriendsQuery *q, const uint8_t *payload, size_t
 	if (call->proc->id == PROC_GET_PRIVATE_MESSAGES_SETTINGS)
 	{
 		/* Counted first, so a long list is answered like the extension would: SC013. */
-		long n = wire_count(payload, len, 1);
+		long n = pb_wire_count(payload, len, 1);
 
 		if (n > PM_MAX_ADDRESSES)
 		{

@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "main/log.h"
 #include "social/service.h"
 
-typedef Decentraland__SocialService__InternalServerError	 PbInternalError;
-typedef Decentraland__SocialService__InvalidRequest			 PbInvalidRequest;
-typedef Decentraland__SocialService__InvalidFriendshipAction PbInvalidAction;
+typedef Decentraland__SocialService__InternalServerError		  PbInternalError;
+typedef Decentraland__SocialService__V2__SubscriptionStreamClosed PbStreamClosed;
+typedef Decentraland__SocialService__InvalidRequest				  PbInvalidRequest;
+typedef Decentraland__SocialService__InvalidFriendshipAction	  PbInvalidAction;
 
 typedef struct SqlstateRow
 {
@@ -310,6 +312,47 @@ social_pb_pack(const ProtobufCMessage *m, size_t *len)
 	return buf;
 }
 
+uint8_t *
+social_pb_pack_field(const ProtobufCMessageDescriptor *desc, const char *field,
+					 const ProtobufCMessage *value, size_t *len)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(desc, field);
+	ProtobufCMessage *m;
+	uint8_t			 *buf;
+
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return NULL;
+	m = calloc(1, desc->sizeof_message);
+	if (m == NULL)
+		return NULL;
+	desc->message_init(m);
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		*(uint32_t *) ((char *) m + f->quantifier_offset) = f->id;
+	*(const ProtobufCMessage **) ((char *) m + f->offset) = value;
+	buf = social_pb_pack(m, len);
+	free(m);
+	return buf;
+}
+
+void
+social_pb_refuse_duplicate(RpcSession *rpc, uint32_t msg_no,
+						   const ProtobufCMessageDescriptor *update, const char *who)
+{
+	PbStreamClosed closed = DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED__INIT;
+	uint8_t		  *buf;
+	size_t		   len = 0;
+
+	closed.reason =
+		DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED_REASON__STREAM_CLOSED_DUPLICATE_SUBSCRIPTION;
+	buf = social_pb_pack_field(update, "stream_closed", &closed.base, &len);
+	if (buf != NULL && rpc_stream_push(rpc, msg_no, buf, len) != 0)
+		log_debug("%s: stream %u: the duplicate notice was not queued", who, msg_no);
+	free(buf);
+	if (rpc_stream_end(rpc, msg_no) != 0)
+		log_debug("%s: stream %u already ended", who, msg_no);
+}
+
 /* ---- Typed error responses */
 
 /* The typed error cases each procedure's response has. */
@@ -375,163 +418,34 @@ set_invalid_action(PbInvalidAction *e, const char *message)
 	e->message = (char *) message;
 }
 
-/* Procedure proc_id's response with the typed error case 'kind' (which it has). */
+/* Procedure proc_id's response with the typed error case 'kind' (which it has): the response
+ * type is the method's output in the service descriptor (service.c keeps ids and methods in
+ * step), the case is the field of that name. */
 static uint8_t *
 pack_case(uint32_t proc_id, SocialErrorKind kind, const char *message, size_t *len)
 {
+	const ProtobufCServiceDescriptor *sd =
+		&decentraland__social_service__v2__social_service__descriptor;
 	PbInternalError	 internal;
 	PbInvalidRequest invalid;
 	PbInvalidAction	 action;
 
-	set_internal(&internal, message);
-	set_invalid_request(&invalid, message);
-	set_invalid_action(&action, message);
-
-	switch (proc_id)
+	if (proc_id < 1 || proc_id > sd->n_methods)
+		return NULL;
+	switch (kind)
 	{
-		case PROC_GET_PENDING_FRIENDSHIP_REQUESTS:
-		case PROC_GET_SENT_FRIENDSHIP_REQUESTS:
-		{
-			Decentraland__SocialService__V2__PaginatedFriendshipRequestsResponse r =
-				DECENTRALAND__SOCIAL_SERVICE__V2__PAGINATED_FRIENDSHIP_REQUESTS_RESPONSE__INIT;
-
-			r.response_case =
-				DECENTRALAND__SOCIAL_SERVICE__V2__PAGINATED_FRIENDSHIP_REQUESTS_RESPONSE__RESPONSE_INTERNAL_SERVER_ERROR;
-			r.internal_server_error = &internal;
-			return social_pb_pack(&r.base, len);
-		}
-		case PROC_UPSERT_FRIENDSHIP:
-		{
-			Decentraland__SocialService__V2__UpsertFriendshipResponse r =
-				DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_FRIENDSHIP_RESPONSE__INIT;
-
-			if (kind == SOCIAL_ERROR_INVALID_ACTION)
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_FRIENDSHIP_RESPONSE__RESPONSE_INVALID_FRIENDSHIP_ACTION;
-				r.invalid_friendship_action = &action;
-			}
-			else if (kind == SOCIAL_ERROR_INVALID_REQUEST)
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_FRIENDSHIP_RESPONSE__RESPONSE_INVALID_REQUEST;
-				r.invalid_request = &invalid;
-			}
-			else
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_FRIENDSHIP_RESPONSE__RESPONSE_INTERNAL_SERVER_ERROR;
-				r.internal_server_error = &internal;
-			}
-			return social_pb_pack(&r.base, len);
-		}
-		case PROC_GET_FRIENDSHIP_STATUS:
-		{
-			Decentraland__SocialService__V2__GetFriendshipStatusResponse r =
-				DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDSHIP_STATUS_RESPONSE__INIT;
-
-			if (kind == SOCIAL_ERROR_INVALID_REQUEST)
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDSHIP_STATUS_RESPONSE__RESPONSE_INVALID_REQUEST;
-				r.invalid_request = &invalid;
-			}
-			else
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDSHIP_STATUS_RESPONSE__RESPONSE_INTERNAL_SERVER_ERROR;
-				r.internal_server_error = &internal;
-			}
-			return social_pb_pack(&r.base, len);
-		}
-		case PROC_BLOCK_USER:
-		{
-			Decentraland__SocialService__V2__BlockUserResponse r =
-				DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_USER_RESPONSE__INIT;
-
-			if (kind == SOCIAL_ERROR_INVALID_REQUEST)
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_USER_RESPONSE__RESPONSE_INVALID_REQUEST;
-				r.invalid_request = &invalid;
-			}
-			else
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_USER_RESPONSE__RESPONSE_INTERNAL_SERVER_ERROR;
-				r.internal_server_error = &internal;
-			}
-			return social_pb_pack(&r.base, len);
-		}
-		case PROC_UNBLOCK_USER:
-		{
-			Decentraland__SocialService__V2__UnblockUserResponse r =
-				DECENTRALAND__SOCIAL_SERVICE__V2__UNBLOCK_USER_RESPONSE__INIT;
-
-			if (kind == SOCIAL_ERROR_INVALID_REQUEST)
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__UNBLOCK_USER_RESPONSE__RESPONSE_INVALID_REQUEST;
-				r.invalid_request = &invalid;
-			}
-			else
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__UNBLOCK_USER_RESPONSE__RESPONSE_INTERNAL_SERVER_ERROR;
-				r.internal_server_error = &internal;
-			}
-			return social_pb_pack(&r.base, len);
-		}
-		case PROC_GET_SOCIAL_SETTINGS:
-		{
-			Decentraland__SocialService__V2__GetSocialSettingsResponse r =
-				DECENTRALAND__SOCIAL_SERVICE__V2__GET_SOCIAL_SETTINGS_RESPONSE__INIT;
-
-			r.response_case =
-				DECENTRALAND__SOCIAL_SERVICE__V2__GET_SOCIAL_SETTINGS_RESPONSE__RESPONSE_INTERNAL_SERVER_ERROR;
-			r.internal_server_error = &internal;
-			return social_pb_pack(&r.base, len);
-		}
-		case PROC_UPSERT_SOCIAL_SETTINGS:
-		{
-			Decentraland__SocialService__V2__UpsertSocialSettingsResponse r =
-				DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_SOCIAL_SETTINGS_RESPONSE__INIT;
-
-			if (kind == SOCIAL_ERROR_INVALID_REQUEST)
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_SOCIAL_SETTINGS_RESPONSE__RESPONSE_INVALID_REQUEST;
-				r.invalid_request = &invalid;
-			}
-			else
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_SOCIAL_SETTINGS_RESPONSE__RESPONSE_INTERNAL_SERVER_ERROR;
-				r.internal_server_error = &internal;
-			}
-			return social_pb_pack(&r.base, len);
-		}
-		case PROC_GET_PRIVATE_MESSAGES_SETTINGS:
-		{
-			Decentraland__SocialService__V2__GetPrivateMessagesSettingsResponse r =
-				DECENTRALAND__SOCIAL_SERVICE__V2__GET_PRIVATE_MESSAGES_SETTINGS_RESPONSE__INIT;
-
-			if (kind == SOCIAL_ERROR_INVALID_REQUEST)
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__GET_PRIVATE_MESSAGES_SETTINGS_RESPONSE__RESPONSE_INVALID_REQUEST;
-				r.invalid_request = &invalid;
-			}
-			else
-			{
-				r.response_case =
-					DECENTRALAND__SOCIAL_SERVICE__V2__GET_PRIVATE_MESSAGES_SETTINGS_RESPONSE__RESPONSE_INTERNAL_SERVER_ERROR;
-				r.internal_server_error = &internal;
-			}
-			return social_pb_pack(&r.base, len);
-		}
+		case SOCIAL_ERROR_INVALID_ACTION:
+			set_invalid_action(&action, message);
+			return social_pb_pack_field(sd->methods[proc_id - 1].output,
+										"invalid_friendship_action", &action.base, len);
+		case SOCIAL_ERROR_INVALID_REQUEST:
+			set_invalid_request(&invalid, message);
+			return social_pb_pack_field(sd->methods[proc_id - 1].output, "invalid_request",
+										&invalid.base, len);
 		default:
-			return NULL;
+			set_internal(&internal, message);
+			return social_pb_pack_field(sd->methods[proc_id - 1].output, "internal_server_error",
+										&internal.base, len);
 	}
 }
 

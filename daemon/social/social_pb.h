@@ -4,7 +4,7 @@
  *
  * Messages built here borrow their strings from the PGresult they were read from: pack them
  * before the result callback returns and never free them with protobuf-c's free_unpacked. All
- * functions are pure (no I/O) and run on the loop thread.
+ * functions but social_pb_refuse_duplicate are pure (no I/O); all run on the loop thread.
  */
 #ifndef SOCIALD_SOCIAL_PB_H
 #define SOCIALD_SOCIAL_PB_H
@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "decentraland/social_service/v2/social_service_v2.pb-c.h"
+#include "rpc/rpc.h"
 
 typedef Decentraland__Common__Color3						PbColor3;
 typedef Decentraland__SocialService__V2__FriendProfile		PbFriendProfile;
@@ -118,5 +119,17 @@ char *social_pb_text_array(char *const *items, size_t n);
 /* Packs m into a malloc'd buffer (owned by the caller); NULL when out of memory. A message that
  * packs to zero bytes gets a one-byte allocation and *len = 0. */
 uint8_t *social_pb_pack(const ProtobufCMessage *m, size_t *len);
+
+/* Packs a message of type desc whose only set field is the message field named field, pointing
+ * at value (its oneof case set too when it is in one), into a malloc'd buffer owned by the
+ * caller. NULL when out of memory or when desc has no such singular message field. */
+uint8_t *social_pb_pack_field(const ProtobufCMessageDescriptor *desc, const char *field,
+							  const ProtobufCMessage *value, size_t *len);
+
+/* Refuses a second subscription of a connection to one stream: pushes one element of type update
+ * (FriendshipUpdate, BlockUpdate, FriendConnectivityUpdate) that is stream_closed with reason
+ * DUPLICATE_SUBSCRIPTION, then ends the stream. who prefixes the debug log lines. */
+void social_pb_refuse_duplicate(RpcSession *rpc, uint32_t msg_no,
+								const ProtobufCMessageDescriptor *update, const char *who);
 
 #endif /* SOCIALD_SOCIAL_PB_H */

@@ -43,14 +43,14 @@
 #include <string.h>
 #include <uv.h>
 
+#include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "social/social_pb.h"
 
-typedef Decentraland__SocialService__V2__FriendshipUpdate		  PbFriendshipUpdate;
-typedef Decentraland__SocialService__V2__BlockUpdate			  PbBlockUpdate;
-typedef Decentraland__SocialService__V2__SubscriptionStreamClosed PbStreamClosed;
-typedef Decentraland__SocialService__V2__User					  PbUser;
+typedef Decentraland__SocialService__V2__FriendshipUpdate PbFriendshipUpdate;
+typedef Decentraland__SocialService__V2__BlockUpdate	  PbBlockUpdate;
+typedef Decentraland__SocialService__V2__User			  PbUser;
 
 typedef enum SubKind
 {
@@ -82,7 +82,9 @@ typedef struct Target
 #define TABLE_MIN_BUCKETS 64
 
 /* Retry delays for a failed read, ms; the last one repeats. A quarter of jitter is added. */
-static const uint32_t retry_delays_ms[] = {250, 500, 1000, 2000, 5000, 10000};
+static const uint32_t	  retry_delays_ms[] = {250, 500, 1000, 2000, 5000, 10000};
+static const BackoffTable retry_backoff =
+	BACKOFF_TABLE(retry_delays_ms, BACKOFF_JITTER_ADD_QUARTER);
 
 /* Columns of sql_events_since; the actor's profile (social_pb.h) starts at COL_ACTOR. */
 enum
@@ -490,8 +492,7 @@ retry_fire(uv_timer_t *t)
 static void
 retry_schedule(void)
 {
-	size_t	 n = sizeof(retry_delays_ms) / sizeof(retry_delays_ms[0]);
-	uint32_t delay = retry_delays_ms[ev.retry_attempt < n ? ev.retry_attempt : n - 1];
+	uint64_t delay = backoff_delay_ms(&retry_backoff, ev.retry_attempt, uv_hrtime());
 
 	if (ev.shutdown)
 		return;
@@ -503,7 +504,6 @@ retry_schedule(void)
 		ev.retry_ready = true;
 	}
 	ev.retry_attempt++;
-	delay += (uint32_t) (uv_hrtime() % (delay / 4 + 1));
 	if (uv_timer_start(&ev.retry, retry_fire, delay, 0) != 0)
 		log_warn("events: cannot schedule a retry");
 }
@@ -684,41 +684,6 @@ updates_init(PgPool *pg, UpdatesEventFn on_event)
 	return 0;
 }
 
-/* One stream_closed{reason} element, then the end: the client learns why its stream ended. */
-static void
-refuse_duplicate(RpcSession *rpc, uint32_t msg_no, SubKind kind)
-{
-	PbStreamClosed closed = DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED__INIT;
-	uint8_t		  *buf;
-	size_t		   len = 0;
-
-	closed.reason =
-		DECENTRALAND__SOCIAL_SERVICE__V2__SUBSCRIPTION_STREAM_CLOSED_REASON__STREAM_CLOSED_DUPLICATE_SUBSCRIPTION;
-	if (kind == SUB_FRIENDSHIP)
-	{
-		PbFriendshipUpdate u = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__INIT;
-
-		u._stream_closed_case =
-			DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE___STREAM_CLOSED_STREAM_CLOSED;
-		u.stream_closed = &closed;
-		buf = social_pb_pack(&u.base, &len);
-	}
-	else
-	{
-		PbBlockUpdate u = DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_UPDATE__INIT;
-
-		u._stream_closed_case =
-			DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_UPDATE___STREAM_CLOSED_STREAM_CLOSED;
-		u.stream_closed = &closed;
-		buf = social_pb_pack(&u.base, &len);
-	}
-	if (buf != NULL && rpc_stream_push(rpc, msg_no, buf, len) != 0)
-		log_debug("events: stream %u: the duplicate notice was not queued", msg_no);
-	free(buf);
-	if (rpc_stream_end(rpc, msg_no) != 0)
-		log_debug("events: stream %u already ended", msg_no);
-}
-
 static void
 stream_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc, SubKind kind)
 {
@@ -741,7 +706,14 @@ stream_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc, SubKind kind)
 	{
 		log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "%s: duplicate subscription refused",
 				 proc->name);
-		refuse_duplicate(rpc, msg_no, kind);
+		/* One stream_closed{DUPLICATE_SUBSCRIPTION} element, then the end: the client learns
+		 * why its stream ended. */
+		social_pb_refuse_duplicate(
+			rpc, msg_no,
+			kind == SUB_FRIENDSHIP
+				? &decentraland__social_service__v2__friendship_update__descriptor
+				: &decentraland__social_service__v2__block_update__descriptor,
+			"events");
 		return;
 	}
 	if (e == NULL)

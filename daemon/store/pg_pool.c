@@ -69,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
 
@@ -87,8 +88,8 @@
 static const char pg_pool_pool_setup_sql[] = "SET client_connection_check_interval = 1000";
 
 /* Reconnect delays per connection, ms; the last one repeats. */
-static const uint64_t pg_pool_backoff_ms[] = {100, 200, 500, 1000, 2000, 5000};
-#define PG_POOL_BACKOFF_STEPS (sizeof(pg_pool_backoff_ms) / sizeof(pg_pool_backoff_ms[0]))
+static const uint32_t	  pg_pool_backoff_ms[] = {100, 200, 500, 1000, 2000, 5000};
+static const BackoffTable pg_pool_backoff = BACKOFF_TABLE(pg_pool_backoff_ms, BACKOFF_JITTER_EQUAL);
 
 typedef enum PgPoolConnState
 {
@@ -197,24 +198,11 @@ pg_pool_copy_message(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-/* xorshift64: jitter only, no need for quality or for touching rand()'s global state. */
-static uint64_t
-pg_pool_random(PgPool *p)
-{
-	p->rng ^= p->rng << 13;
-	p->rng ^= p->rng >> 7;
-	p->rng ^= p->rng << 17;
-	return p->rng;
-}
-
 /* Equal jitter: connections that failed together do not retry together. */
 static uint64_t
 pg_pool_backoff_delay(PgPool *p, size_t attempt)
 {
-	uint64_t base =
-		pg_pool_backoff_ms[attempt < PG_POOL_BACKOFF_STEPS ? attempt : PG_POOL_BACKOFF_STEPS - 1];
-
-	return base / 2 + pg_pool_random(p) % (base / 2 + 1);
+	return backoff_delay_ms(&pg_pool_backoff, attempt, backoff_random(&p->rng));
 }
 
 static bool
@@ -644,8 +632,7 @@ pg_pool_conn_down(PgPoolConn *c, const char *why, bool immediate)
 	else
 	{
 		delay = pg_pool_backoff_delay(p, c->attempt);
-		if (c->attempt + 1 < PG_POOL_BACKOFF_STEPS)
-			c->attempt++;
+		c->attempt = backoff_next_attempt(&pg_pool_backoff, c->attempt);
 		pg_pool_conn_set_state(c, PG_POOL_CONN_BACKOFF);
 		uv_timer_start(&c->timer, pg_pool_on_conn_timer, delay, 0);
 	}
@@ -1190,9 +1177,7 @@ pg_pool_create(uv_loop_t *loop, const PgPoolOptions *opts)
 	pg_pool_inspect_conninfo(p, parsed);
 	PQconninfoFree(parsed);
 	parsed = NULL;
-	p->rng = uv_hrtime() ^ (uint64_t) (uintptr_t) p;
-	if (p->rng == 0)
-		p->rng = 0x9e3779b97f4a7c15ULL;
+	p->rng = backoff_seed(uv_hrtime() ^ (uint64_t) (uintptr_t) p);
 
 	/* Nothing below can fail: from here on p is only released through pg_pool_destroy. */
 	uv_timer_init(loop, &p->queue_timer);

@@ -76,6 +76,8 @@
 #include <hiredis/adapters/libuv.h>
 #include <libwebsockets.h> /* lws_SHA1 */
 
+#include "lib/backoff.h"
+#include "lib/hex.h"
 #include "main/log.h"
 #include "main/metrics.h"
 
@@ -104,9 +106,9 @@ static const char redis_client_err_too_large[] = "redis command too large";
 static const char redis_client_err_shutdown[] = "redis client is shutting down";
 
 /* Reconnect delays per link, ms; the last one repeats. */
-static const uint64_t redis_client_backoff_ms[] = {100, 200, 500, 1000, 2000, 5000};
-#define REDIS_CLIENT_BACKOFF_STEPS \
-	(sizeof(redis_client_backoff_ms) / sizeof(redis_client_backoff_ms[0]))
+static const uint32_t	  redis_client_backoff_ms[] = {100, 200, 500, 1000, 2000, 5000};
+static const BackoffTable redis_client_backoff =
+	BACKOFF_TABLE(redis_client_backoff_ms, BACKOFF_JITTER_EQUAL);
 
 /* Commands that would take the shared command connection out of request/reply mode or change
  * state that a reconnect silently loses. */
@@ -243,18 +245,6 @@ redis_client_url_error(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-static int
-redis_client_hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes n bytes of src into dst (cap bytes with the NUL); -1 on a bad escape, an
  * encoded NUL or overflow. */
 static int
@@ -272,8 +262,8 @@ redis_client_url_decode(const char *src, size_t n, char *dst, size_t cap)
 
 			if (i + 2 >= n)
 				return -1;
-			hi = redis_client_hex_value((unsigned char) src[i + 1]);
-			lo = redis_client_hex_value((unsigned char) src[i + 2]);
+			hi = hex_value((unsigned char) src[i + 1]);
+			lo = hex_value((unsigned char) src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = hi * 16 + lo;
@@ -427,25 +417,11 @@ redis_client_url_parse(const char *url, RedisClientAddress *out, char *err, size
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers */
 
-/* xorshift64: jitter only, no need for quality or for touching rand()'s global state. */
-static uint64_t
-redis_client_random(RedisClient *redis)
-{
-	redis->rng ^= redis->rng << 13;
-	redis->rng ^= redis->rng >> 7;
-	redis->rng ^= redis->rng << 17;
-	return redis->rng;
-}
-
 /* Equal jitter: instances that lost Redis together do not come back together. */
 static uint64_t
 redis_client_backoff_delay(RedisClient *redis, size_t attempt)
 {
-	uint64_t base = redis_client_backoff_ms[attempt < REDIS_CLIENT_BACKOFF_STEPS
-												? attempt
-												: REDIS_CLIENT_BACKOFF_STEPS - 1];
-
-	return base / 2 + redis_client_random(redis) % (base / 2 + 1);
+	return backoff_delay_ms(&redis_client_backoff, attempt, backoff_random(&redis->rng));
 }
 
 static void
@@ -815,8 +791,7 @@ redis_client_link_fail(RedisClientLink *link, const char *call_error, const char
 	redis_client_link_release(link);
 	redis_client_link_set_state(link, REDIS_LINK_BACKOFF);
 	delay = redis_client_backoff_delay(redis, link->attempt);
-	if (link->attempt + 1 < REDIS_CLIENT_BACKOFF_STEPS)
-		link->attempt++;
+	link->attempt = backoff_next_attempt(&redis_client_backoff, link->attempt);
 	link->failures++;
 	if (was_ready || link->failures == 1)
 		log_warn("redis: %s connection to %s %s: %s; retrying in %llu ms", link->name,
@@ -1303,9 +1278,7 @@ redis_client_create(uv_loop_t *loop, const RedisClientOptions *opts)
 		opts->max_pending == 0 ? REDIS_CLIENT_DEFAULT_MAX_PENDING : (size_t) opts->max_pending;
 	redis->max_pending_bytes = opts->max_pending_bytes == 0 ? REDIS_CLIENT_DEFAULT_MAX_PENDING_BYTES
 															: opts->max_pending_bytes;
-	redis->rng = uv_hrtime() ^ (uint64_t) (uintptr_t) redis;
-	if (redis->rng == 0)
-		redis->rng = 0x9e3779b97f4a7c15ULL;
+	redis->rng = backoff_seed(uv_hrtime() ^ (uint64_t) (uintptr_t) redis);
 
 	redis_client_link_init(redis, &redis->cmd, "command", false);
 	redis_client_link_init(redis, &redis->sub, "subscriber", true);

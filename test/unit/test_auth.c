@@ -161,7 +161,7 @@ verify_window(const char *frame, size_t len, int64_t now, int64_t window, char *
 static void
 expect_status_at(const char *what, const char *frame, int64_t now, AuthStatus want)
 {
-	char	   address[AUTH_ADDRESS_LEN + 1];
+	char	   address[ADDRESS_LEN + 1];
 	AuthStatus got;
 
 	assert_non_null(frame);
@@ -336,13 +336,13 @@ test_address_from_key(void **state)
 									  0xBA, 0xAE, 0xDC, 0xE6, 0xAF, 0x48, 0xA0, 0x3B,
 									  0xBF, 0xD2, 0x5E, 0x8C, 0xD0, 0x36, 0x41, 0x41};
 	static const uint8_t zero[32];
-	char				 address[AUTH_ADDRESS_LEN + 1];
+	char				 address[ADDRESS_LEN + 1];
 
 	for (size_t w = 0; w < 2; w++)
 	{
 		json_t *id = json_object_get(vectors, who[w]);
 		uint8_t key[32];
-		char	expected[AUTH_ADDRESS_LEN + 1];
+		char	expected[ADDRESS_LEN + 1];
 
 		assert_int_equal(auth_parse_key(vector_string(id, "privateKey"), key), 0);
 		assert_int_equal(auth_address_from_key(key, address), 0);
@@ -361,13 +361,13 @@ test_personal_sign_vectors(void **state)
 	json_t *list = json_object_get(vectors, "personalSign");
 	size_t	i;
 	json_t *item;
-	char	owner[AUTH_ADDRESS_LEN + 1];
+	char	owner[ADDRESS_LEN + 1];
 
 	assert_int_equal(auth_address_from_key(owner_key, owner), 0);
 	assert_true(json_array_size(list) >= 2);
 	json_array_foreach(list, i, item)
 	{
-		char recovers[AUTH_ADDRESS_LEN + 1];
+		char recovers[ADDRESS_LEN + 1];
 		char expected[133];
 		char sig[133];
 
@@ -395,7 +395,7 @@ test_vector_frames_pass(void **state)
 	{
 		json_t	   *v = json_object_get(vectors, names[n]);
 		const char *frame = vector_string(v, "json");
-		char		address[AUTH_ADDRESS_LEN + 1];
+		char		address[ADDRESS_LEN + 1];
 		AuthStatus	got;
 
 		assert_non_null(v);
@@ -433,7 +433,7 @@ test_vector_frames_reject(void **state)
 	{
 		const char *why = vector_string(item, "why");
 		const char *frame = vector_string(item, "json");
-		char		address[AUTH_ADDRESS_LEN + 1];
+		char		address[ADDRESS_LEN + 1];
 		AuthStatus	got =
 			verify_window(frame, strlen(frame), vector_int(item, "verifyNowMs"), WINDOW, address);
 
@@ -578,7 +578,7 @@ test_timestamp_window_edges(void **state)
 	assert_non_null(frame);
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
 	{
-		char	   address[AUTH_ADDRESS_LEN + 1];
+		char	   address[ADDRESS_LEN + 1];
 		AuthStatus got =
 			verify_window(frame, strlen(frame), TS + cases[c].now_offset, cases[c].window, address);
 
@@ -884,7 +884,7 @@ static void
 test_chain_length(void **state)
 {
 	uint8_t	 keys[10][32];
-	char	 addresses[10][AUTH_ADDRESS_LEN + 1];
+	char	 addresses[10][ADDRESS_LEN + 1];
 	char	 messages[10][200];
 	LinkSpec links[11];
 	json_t	*headers;
@@ -1137,7 +1137,7 @@ test_malformed_frames(void **state)
 		 AUTH_BAD_CHAIN},
 	};
 	AuthOptions opt = {.now_ms = TS, .timestamp_window_ms = WINDOW};
-	char		address[AUTH_ADDRESS_LEN + 1];
+	char		address[ADDRESS_LEN + 1];
 
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
 	{
@@ -1162,7 +1162,7 @@ test_hostile_sizes(void **state)
 	size_t	len = strlen(frame);
 	char   *big = malloc(MAX_FRAME + 2);
 	char   *deep = malloc(MAX_FRAME);
-	char	address[AUTH_ADDRESS_LEN + 1];
+	char	address[ADDRESS_LEN + 1];
 	json_t *headers;
 	char   *nested;
 
@@ -1336,7 +1336,7 @@ test_mutations_refused(void **state)
 {
 	char  *frame = auth_build_frame(owner_key, eph_key, TS, EXPIRATION);
 	size_t len = strlen(frame);
-	char   address[AUTH_ADDRESS_LEN + 1];
+	char   address[ADDRESS_LEN + 1];
 
 	assert_int_equal(verify_window(frame, len, TS, WINDOW, address), AUTH_OK);
 	for (size_t cut = 0; cut < len; cut++)
@@ -1375,7 +1375,7 @@ worker_run(void *arg)
 
 	for (int i = 0; i < 40; i++)
 	{
-		char  address[AUTH_ADDRESS_LEN + 1];
+		char  address[ADDRESS_LEN + 1];
 		char *built = auth_build_frame(owner_key, eph_key, w->now, EXPIRATION);
 
 		if (auth_verify(w->frame, strlen(w->frame), &opt, address) != AUTH_OK ||

@@ -80,7 +80,7 @@ test_subjects(void **state)
 	for (size_t i = 0; i < sizeof(subject_cases) / sizeof(subject_cases[0]); i++)
 	{
 		const SubjectCase *c = &subject_cases[i];
-		char			   address[NATS_SOURCE_ADDRESS_LEN + 1] = "untouched";
+		char			   address[ADDRESS_LEN + 1] = "untouched";
 		NatsSourceEvent	   ev = nats_source_parse_subject(c->subject, address);
 
 		if (ev != c->event)
@@ -90,15 +90,14 @@ test_subjects(void **state)
 		else
 			assert_string_equal(address, c->address);
 	}
-	assert_int_equal(nats_source_parse_subject(NULL, (char[NATS_SOURCE_ADDRESS_LEN + 1]){0}),
-					 NATS_SOURCE_JUNK);
+	assert_int_equal(nats_source_parse_subject(NULL, (char[ADDRESS_LEN + 1]){0}), NATS_SOURCE_JUNK);
 }
 
 /* A subject much longer than the buffer is junk and reads nothing past its terminator. */
 static void
 test_subject_long(void **state)
 {
-	char  address[NATS_SOURCE_ADDRESS_LEN + 1] = "untouched";
+	char  address[ADDRESS_LEN + 1] = "untouched";
 	char *s = malloc(70000);
 
 	assert_non_null(s);
