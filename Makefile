@@ -87,6 +87,7 @@ version-check:
 # check-unit) and its black-box suites (test/e2e, test/compat) included, under one summary.
 check: deps
 	@$(MAKE) --no-print-directory version-check
+	@bash tools/check_layers
 	@$(MAKE) --no-print-directory install
 	@$(MAKE) --no-print-directory -C daemon unit
 	@$(HARNESS) $(HARNESS_OPTS) --check

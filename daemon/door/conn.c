@@ -11,7 +11,7 @@
  * - A connection is "listed" (in the id table, so conn_lookup finds it, and in the live list)
  *   exactly while it is admitted and not CLOSING. conn_close() unlists at once; the Conn itself
  *   lives until lws reports LWS_CALLBACK_CLOSED, and only then is the application told
- *   (WsApp.closed) and the RPC session destroyed — never on a caller's stack (conn_close is
+ *   (DoorApp.closed) and the RPC session destroyed — never on a caller's stack (conn_close is
  *   called from inside rpc and application callbacks).
  * - Every close goes through conn_close() or conn_mark_closing() with a ConnCloseReason; the
  *   reason's row in close_reasons gives its name, its close code and its counter, so no close
@@ -45,7 +45,6 @@
 #include <time.h>
 
 #include "door/auth.h"
-#include "door/ws.h"
 #include "main/log.h"
 #include "main/metrics.h"
 
@@ -160,22 +159,22 @@ static const struct
 
 typedef struct ConnTable
 {
-	bool			 active;
-	bool			 shutting_down; /* new connections are refused with shutdown_reason */
-	ConnCloseReason	 shutdown_reason;
-	uv_loop_t		*loop;
-	const WsOptions *opts; /* borrowed, and the WsApp it names */
-	RpcHooks		 hooks;
-	uv_timer_t		 auth_timer;
-	uv_timer_t		 keepalive_timer;
-	Conn		   **buckets; /* id table, chained */
-	size_t			 bucket_mask;
-	Conn			*live_head;
-	Conn			*auth_head, *auth_tail;
-	size_t			 open_count;	  /* Conn objects alive */
-	size_t			 admitted;		  /* == G_CONNECTIONS */
-	size_t			 unauthenticated; /* == G_CONNECTIONS_UNAUTHENTICATED */
-	uint64_t		 next_id;
+	bool			   active;
+	bool			   shutting_down; /* new connections are refused with shutdown_reason */
+	ConnCloseReason	   shutdown_reason;
+	uv_loop_t		  *loop;
+	const ConnOptions *opts; /* borrowed, and the DoorApp it names */
+	RpcHooks		   hooks;
+	uv_timer_t		   auth_timer;
+	uv_timer_t		   keepalive_timer;
+	Conn			 **buckets; /* id table, chained */
+	size_t			   bucket_mask;
+	Conn			  *live_head;
+	Conn			  *auth_head, *auth_tail;
+	size_t			   open_count;		/* Conn objects alive */
+	size_t			   admitted;		/* == G_CONNECTIONS */
+	size_t			   unauthenticated; /* == G_CONNECTIONS_UNAUTHENTICATED */
+	uint64_t		   next_id;
 } ConnTable;
 
 /* One table per process: conn_lookup() is global, and lws may call back after ws_destroy(). */
@@ -993,7 +992,7 @@ conn_peer_closed(Conn *c, const uint8_t *in, size_t len)
  */
 
 int
-conn_table_create(uv_loop_t *loop, const WsOptions *opts)
+conn_table_create(uv_loop_t *loop, const ConnOptions *opts)
 {
 	size_t buckets = 64;
 

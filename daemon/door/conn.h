@@ -14,9 +14,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "door/app.h"
 #include "rpc/rpc.h"
-
-typedef struct Conn Conn;
 
 /*
  * Why a connection ends. Each reason has one row in conn.c's table: its stable name (logged in
@@ -60,12 +59,26 @@ void conn_close(Conn *c, ConnCloseReason reason, const char *detail);
 /* ---- For the door's server (ws.c) */
 
 struct lws;
-struct WsOptions;
 
-/* The connection table: opts (and the WsApp it names) are borrowed and must outlive it; starts
+typedef struct ConnOptions
+{
+	int			   auth_timeout_ms;		/* first frame sent and verified within this, else 3004 */
+	int			   auth_window_ms;		/* AuthOptions.timestamp_window_ms */
+	int			   idle_timeout_s;		/* silent this long: hang up; ping after half of it */
+	size_t		   max_payload_bytes;	/* one reassembled inbound message; beyond: 1009 */
+	int			   max_connections;		/* admitted connections; beyond: 1013 */
+	int			   max_unauthenticated; /* admitted, not yet authenticated; beyond: 1013 */
+	int			   outbound_queue_messages; /* beyond: 1011 queue_overflow */
+	size_t		   outbound_queue_bytes;	/* beyond: 1011 queue_overflow */
+	int			   messages_per_second;		/* inbound token bucket; beyond: 1008 rate_limited */
+	int			   messages_burst;
+	RpcLimits	   rpc; /* for every session */
+	const DoorApp *app; /* borrowed; must outlive the connections */
+} ConnOptions;
+
+/* The connection table: opts (and the DoorApp it names) are borrowed and must outlive it; starts
  * the auth-deadline and keepalive timers on loop. -1 out of memory. */
-int conn_table_create(uv_loop_t *loop, const struct WsOptions *opts)
-	__attribute__((warn_unused_result));
+int conn_table_create(uv_loop_t *loop, const ConnOptions *opts) __attribute__((warn_unused_result));
 /* Stops the timers (closed on the loop) and frees the id table; connections still open are
  * freed as lws reports their close. */
 void conn_table_destroy(void);

@@ -1,6 +1,6 @@
 /*
  * http.c — the door's HTTP endpoints on the WebSocket port: GET /health/live, /status (the door's
- * connection counts plus what the application adds, WsApp.status) and /metrics (Prometheus
+ * connection counts plus what the application adds, DoorApp.status) and /metrics (Prometheus
  * text). Every answer is built whole when the request arrives; the writable callbacks only copy
  * it out, headers first, then the body in HTTP_CHUNK pieces, one lws_write per callback. Any
  * other method than GET or HEAD is answered 405 and the connection closed. Loop thread.
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "door/app.h"
 #include "door/conn.h"
-#include "door/ws.h"
 #include "main/metrics.h"
 
 /* Bodies are written in pieces of this size, one per writable callback. */
@@ -33,16 +33,16 @@ struct HttpReply
 
 static struct
 {
-	uv_loop_t	*loop;
-	const WsApp *app;
-	uint64_t	 started_at;
+	uv_loop_t	  *loop;
+	const DoorApp *app;
+	uint64_t	   started_at;
 } http;
 
 /* Shared by every writable callback: filled and handed to lws_write at once. */
 static uint8_t http_buf[LWS_PRE + HTTP_CHUNK];
 
 void
-http_init(uv_loop_t *loop, const WsApp *app)
+http_init(uv_loop_t *loop, const DoorApp *app)
 {
 	http.loop = loop;
 	http.app = app;

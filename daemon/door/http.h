@@ -10,10 +10,10 @@
 typedef struct HttpReply HttpReply;
 
 struct lws;
-struct WsApp;
+struct DoorApp;
 
 /* app (for /status) is borrowed and must outlive every request; uptime counts from now. */
-void http_init(uv_loop_t *loop, const struct WsApp *app);
+void http_init(uv_loop_t *loop, const struct DoorApp *app);
 
 /* LWS_CALLBACK_HTTP: the whole answer for path, to hand to http_writable; NULL out of memory. */
 HttpReply *http_route(struct lws *wsi, const char *path);

@@ -248,9 +248,9 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 		log_error("ws: a server already exists");
 		return NULL;
 	}
-	if (!opts->app || !opts->app->module || !opts->app->ready || !opts->app->call ||
-		!opts->app->stream_open || !opts->app->stream_closed || !opts->app->closed ||
-		!opts->app->status)
+	if (!opts->conn.app || !opts->conn.app->module || !opts->conn.app->ready ||
+		!opts->conn.app->call || !opts->conn.app->stream_open || !opts->conn.app->stream_closed ||
+		!opts->conn.app->closed || !opts->conn.app->status)
 	{
 		log_error("ws: the application's callbacks are missing");
 		return NULL;
@@ -265,12 +265,12 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 	 * a policy. */
 	server.idle_policy.secs_since_valid_ping = 0;
 	server.idle_policy.secs_since_valid_hangup = 0;
-	if (conn_table_create(loop, &server.opts) != 0)
+	if (conn_table_create(loop, &server.opts.conn) != 0)
 	{
 		log_error("ws: out of memory");
 		return NULL;
 	}
-	http_init(loop, server.opts.app);
+	http_init(loop, server.opts.conn.app);
 
 	lws_set_log_level(LLL_ERR | LLL_WARN |
 						  (log_level >= LOG_LEVEL_DEBUG ? LLL_NOTICE | LLL_INFO | LLL_DEBUG : 0),
@@ -289,7 +289,7 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 	info.protocols = ws_protocols;
 	info.gid = -1;
 	info.uid = -1;
-	info.fd_limit_per_thread = ws_fd_limit(opts->max_connections);
+	info.fd_limit_per_thread = ws_fd_limit(opts->conn.max_connections);
 	info.retry_and_idle_policy = &server.idle_policy;
 	info.server_string = "sociald";
 	info.pcontext = &server.context;

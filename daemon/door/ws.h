@@ -7,7 +7,7 @@
  * exactly one log line per disconnect with a stable reason. There is one server per process
  * (conn_lookup is global). Everything runs on the loop thread.
  *
- * The door knows nothing of friendships or presence: the application hands it one WsApp at
+ * The door knows nothing of friendships or presence: the application hands it one DoorApp at
  * start-up, its RPC module and the callbacks the door calls, and answers through conn.h and
  * rpc.h.
  */
@@ -18,48 +18,17 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include <jansson.h>
-
+#include "door/app.h"
 #include "door/conn.h"
 #include "rpc/rpc.h"
 
-/* The application, as the door sees it. Every callback runs on the loop thread; a Conn is
- * valid during the call only (keep conn_id and conn_lookup it later). */
-typedef struct WsApp
-{
-	const RpcModule *module; /* served on every session; borrowed */
-	/* c authenticated; its session exists and no call has arrived yet. */
-	void (*ready)(Conn *c);
-	/* A unary call (RpcHooks.call): answered later, exactly once, with rpc_respond*. */
-	void (*call)(Conn *c, uint32_t msg_no, const RpcProcedure *proc, const uint8_t *payload,
-				 size_t len);
-	/* A server stream opened (RpcHooks.stream_open) / cancelled by the client. */
-	void (*stream_open)(Conn *c, uint32_t msg_no, const RpcProcedure *proc);
-	void (*stream_closed)(Conn *c, uint32_t msg_no, const RpcProcedure *proc);
-	/* A connection that was ready is gone: drop everything kept for it. Its session still
-	 * exists but sends nothing. */
-	void (*closed)(Conn *c);
-	/* GET /status: add the application's members to the door's object. -1 out of memory. */
-	int (*status)(json_t *status);
-} WsApp;
-
 typedef struct WsOptions
 {
-	const char	*host; /* listen address; "0.0.0.0" / "::" for every interface */
-	int			 port;
-	int			 auth_timeout_ms;		  /* first frame sent and verified within this, else 3004 */
-	int			 auth_window_ms;		  /* AuthOptions.timestamp_window_ms */
-	int			 idle_timeout_s;		  /* silent this long: hang up; ping after half of it */
-	size_t		 max_payload_bytes;		  /* one reassembled inbound message; beyond: 1009 */
-	int			 max_connections;		  /* admitted connections; beyond: 1013 */
-	int			 max_unauthenticated;	  /* admitted, not yet authenticated; beyond: 1013 */
-	int			 outbound_queue_messages; /* beyond: 1011 queue_overflow */
-	size_t		 outbound_queue_bytes;	  /* beyond: 1011 queue_overflow */
-	int			 messages_per_second;	  /* inbound token bucket; beyond: 1008 rate_limited */
-	int			 messages_burst;
-	RpcLimits	 rpc; /* for every session */
-	const WsApp *app; /* borrowed; must outlive the server */
+	const char *host; /* listen address; "0.0.0.0" / "::" for every interface */
+	int			port;
+	ConnOptions conn; /* for every connection, and the application */
 } WsOptions;
+
 
 typedef struct Ws Ws;
 

@@ -98,7 +98,7 @@ app_status(json_t *o)
 	return 0;
 }
 
-static const WsApp app = {
+static const DoorApp app = {
 	.module = &service_module,
 	.ready = app_ready,
 	.call = service_call,
@@ -199,7 +199,9 @@ start_presence(Daemon *d)
 
 	if (src.nats)
 	{
-		d->nats = nats_source_create(d->loop, &d->cfg);
+		d->nats = nats_source_create(
+			d->loop,
+			&(NatsSourceOptions){.url = d->cfg.nats_url, .queue_group = d->cfg.nats_queue_group});
 		if (!d->nats)
 		{
 			log_error("cannot start the NATS presence source");
@@ -254,31 +256,40 @@ main(int argc, char **argv)
 	presence_ok = procedures_init(d.pg) == 0 && updates_init(d.pg, fanout_friendship_event) == 0 &&
 				  start_presence(&d) == 0;
 
-	d.ws = !presence_ok
-			   ? NULL
-			   : ws_create(d.loop,
-						   &(WsOptions){
-							   .host = d.cfg.host,
-							   .port = d.cfg.port,
-							   .auth_timeout_ms = d.cfg.auth_timeout_ms,
-							   .auth_window_ms = d.cfg.auth_window_ms,
-							   .idle_timeout_s = d.cfg.idle_timeout_s,
-							   .max_payload_bytes = (size_t) d.cfg.max_payload_bytes,
-							   .max_connections = d.cfg.max_connections,
-							   .max_unauthenticated = d.cfg.max_unauthenticated,
-							   .outbound_queue_messages = d.cfg.outbound_queue_messages,
-							   .outbound_queue_bytes = (size_t) d.cfg.outbound_queue_bytes,
-							   .messages_per_second = d.cfg.messages_per_second,
-							   .messages_burst = d.cfg.messages_burst,
-							   .rpc = {.max_ports = (uint32_t) d.cfg.rpc_max_ports,
-									   .max_streams = (uint32_t) d.cfg.rpc_max_streams,
-									   .max_pending_calls = (uint32_t) d.cfg.rpc_max_pending_calls,
-									   .stream_buffer = (uint32_t) d.cfg.stream_buffer},
-							   .app = &app});
+	d.ws =
+		!presence_ok
+			? NULL
+			: ws_create(
+				  d.loop,
+				  &(WsOptions){
+					  .host = d.cfg.host,
+					  .port = d.cfg.port,
+					  .conn =
+						  {
+							  .auth_timeout_ms = d.cfg.auth_timeout_ms,
+							  .auth_window_ms = d.cfg.auth_window_ms,
+							  .idle_timeout_s = d.cfg.idle_timeout_s,
+							  .max_payload_bytes = (size_t) d.cfg.max_payload_bytes,
+							  .max_connections = d.cfg.max_connections,
+							  .max_unauthenticated = d.cfg.max_unauthenticated,
+							  .outbound_queue_messages = d.cfg.outbound_queue_messages,
+							  .outbound_queue_bytes = (size_t) d.cfg.outbound_queue_bytes,
+							  .messages_per_second = d.cfg.messages_per_second,
+							  .messages_burst = d.cfg.messages_burst,
+							  .rpc = {.max_ports = (uint32_t) d.cfg.rpc_max_ports,
+									  .max_streams = (uint32_t) d.cfg.rpc_max_streams,
+									  .max_pending_calls = (uint32_t) d.cfg.rpc_max_pending_calls,
+									  .stream_buffer = (uint32_t) d.cfg.stream_buffer},
+							  .app = &app,
+						  },
+				  });
 	/* The Archipelago source polls with lws' HTTP client, so it needs the door's context. */
 	if (d.ws && config_presence_sources(&d.cfg).archipelago)
 	{
-		d.archipelago = archipelago_create(d.loop, ws_context(), d.redis, &d.cfg);
+		d.archipelago = archipelago_create(
+			d.loop, ws_context(), d.redis,
+			&(ArchipelagoOptions){.stats_url = d.cfg.archipelago_stats_url,
+								  .poll_interval_ms = d.cfg.archipelago_poll_interval_ms});
 		if (!d.archipelago)
 			log_error("cannot start the Archipelago presence source");
 	}

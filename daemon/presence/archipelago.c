@@ -987,7 +987,8 @@ archipelago_on_tick(uv_timer_t *t)
 }
 
 Archipelago *
-archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis, const Config *cfg)
+archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis,
+				   const ArchipelagoOptions *opts)
 {
 	struct lws_context_creation_info info;
 	Archipelago						*a;
@@ -1003,7 +1004,7 @@ archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis,
 		log_error("archipelago: needs the lws context and Redis");
 		return NULL;
 	}
-	if (cfg->archipelago_poll_interval_ms <= 0)
+	if (opts->poll_interval_ms <= 0)
 	{
 		log_error("archipelago: ARCHIPELAGO_POLL_INTERVAL_IN_MS must be positive");
 		return NULL;
@@ -1014,7 +1015,7 @@ archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis,
 		log_error("archipelago: out of memory");
 		return NULL;
 	}
-	if (archipelago_url_parse(cfg->archipelago_stats_url, &a->url, err, sizeof(err)) != 0)
+	if (archipelago_url_parse(opts->stats_url, &a->url, err, sizeof(err)) != 0)
 	{
 		log_error("archipelago: ARCHIPELAGO_STATS_URL: %s", err);
 		free(a);
@@ -1025,7 +1026,7 @@ archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis,
 	a->loop = loop;
 	a->lws = lws;
 	a->redis = redis;
-	a->interval_ms = cfg->archipelago_poll_interval_ms;
+	a->interval_ms = opts->poll_interval_ms;
 	/* Three quarters of the interval: a request that times out leaves the next tick free. */
 	a->timeout_ms = a->interval_ms / 4 * 3 > 0 ? a->interval_ms / 4 * 3 : 1;
 	if (a->timeout_ms > ARCHIPELAGO_TIMEOUT_MS)

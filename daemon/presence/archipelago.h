@@ -26,7 +26,6 @@
 #include <uv.h>
 
 #include "lib/address.h"
-#include "main/config.h"
 #include "store/redis_client.h"
 
 struct lws_context;
@@ -38,8 +37,14 @@ struct lws_context;
 
 typedef struct Archipelago Archipelago;
 
+typedef struct ArchipelagoOptions
+{
+	const char *stats_url;		  /* ARCHIPELAGO_STATS_URL: GET <url>/peers is polled */
+	int			poll_interval_ms; /* ARCHIPELAGO_POLL_INTERVAL_IN_MS, > 0 */
+} ArchipelagoOptions;
+
 /*
- * Starts polling cfg->archipelago_stats_url every cfg->archipelago_poll_interval_ms (the first
+ * Starts polling opts->stats_url every opts->poll_interval_ms (the first
  * poll about a second after the loop runs). lws is the daemon's context (ws_context()) and redis
  * its Redis client; both are borrowed and must outlive the Archipelago: call
  * archipelago_destroy before ws_destroy and redis_client_destroy. NULL (logged) for a URL that is
@@ -47,7 +52,7 @@ typedef struct Archipelago Archipelago;
  * At most one Archipelago exists per process.
  */
 Archipelago *archipelago_create(uv_loop_t *loop, struct lws_context *lws, RedisClient *redis,
-								const Config *cfg) __attribute__((warn_unused_result));
+								const ArchipelagoOptions *opts) __attribute__((warn_unused_result));
 
 /* Stops polling, abandons a request in flight, and hands the lease back if this instance holds
  * it (fire and forget). Memory is freed once the loop has run the close callbacks and Redis has

@@ -47,10 +47,10 @@
 #include <uv.h>
 
 #include "door/conn.h"
+#include "lib/address.h"
 #include "lib/backoff.h"
 #include "main/log.h"
 #include "main/metrics.h"
-#include "presence/presence.h"
 #include "social/social_pb.h"
 
 typedef Decentraland__SocialService__V2__FriendConnectivityUpdate PbConnectivityUpdate;
@@ -148,21 +148,22 @@ typedef struct IxTarget
 
 static struct
 {
-	bool	   active;
-	PgPool	  *pg; /* borrowed */
-	IxUser	 **users;
-	size_t	   user_buckets; /* a power of two */
-	size_t	   nusers;
-	IxStream **streams;
-	size_t	   stream_buckets; /* a power of two */
-	size_t	   nstreams;
-	uint64_t   next_serial;
-	bool	   resync_needed;	/* some watched user's status may not be current */
-	uint32_t   resync_reads;	/* resync reads in flight */
-	uint64_t   failures;		/* reads that failed, ever */
-	uint64_t   resync_failures; /* ... when the running resync began */
-	IxTarget  *targets;			/* scratch for one delivery */
-	size_t	   targets_cap;
+	FanoutReadFn read; /* presence's status reader */
+	bool		 active;
+	PgPool		*pg; /* borrowed */
+	IxUser	   **users;
+	size_t		 user_buckets; /* a power of two */
+	size_t		 nusers;
+	IxStream   **streams;
+	size_t		 stream_buckets; /* a power of two */
+	size_t		 nstreams;
+	uint64_t	 next_serial;
+	bool		 resync_needed;	  /* some watched user's status may not be current */
+	uint32_t	 resync_reads;	  /* resync reads in flight */
+	uint64_t	 failures;		  /* reads that failed, ever */
+	uint64_t	 resync_failures; /* ... when the running resync began */
+	IxTarget	*targets;		  /* scratch for one delivery */
+	size_t		 targets_cap;
 } ix;
 
 static void stream_read(IxStream *s);
@@ -656,7 +657,7 @@ stream_read(IxStream *s)
 				return;
 			t->conn_id = s->conn_id;
 			t->serial = s->serial;
-			if (presence_read(chunk, n, on_stream_read, t) != 0)
+			if (ix.read(chunk, n, on_stream_read, t) != 0)
 			{
 				free(t);
 				return;
@@ -709,7 +710,7 @@ on_user_read(void *ud, bool ok)
 static int
 resync_send(const char **chunk, size_t *n)
 {
-	if (presence_read(chunk, *n, on_resync_read, NULL) != 0)
+	if (ix.read(chunk, *n, on_resync_read, NULL) != 0)
 	{
 		ix.failures++;
 		ix.resync_needed = true;
@@ -955,7 +956,7 @@ pair_change(const char *owner_address, const char *friend_address, bool add)
 		{
 			const char *one[1] = {u->address};
 
-			if (presence_read(one, 1, on_user_read, NULL) != 0)
+			if (ix.read(one, 1, on_user_read, NULL) != 0)
 			{
 				ix.failures++;
 				ix.resync_needed = true;
@@ -1123,10 +1124,11 @@ fanout_socket_next(FanoutIter *it)
 /* ---- Life cycle */
 
 int
-fanout_init(PgPool *pg)
+fanout_init(PgPool *pg, FanoutReadFn read)
 {
 	memset(&ix, 0, sizeof(ix));
 	ix.pg = pg;
+	ix.read = read;
 	ix.users = calloc(TABLE_MIN_BUCKETS, sizeof(*ix.users));
 	ix.streams = calloc(TABLE_MIN_BUCKETS, sizeof(*ix.streams));
 	if (ix.users == NULL || ix.streams == NULL)

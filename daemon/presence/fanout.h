@@ -14,11 +14,18 @@
 #include <stdint.h>
 
 #include "door/conn.h"
-#include "social/service.h"
+#include "social/protocol.h"
 #include "store/pg_pool.h"
 
-/* pg is borrowed. -1 when out of memory. */
-int fanout_init(PgPool *pg) __attribute__((warn_unused_result));
+/* ok: every status was read and applied (fanout_apply) before this runs. */
+typedef void (*FanoutReadDone)(void *ud, bool ok);
+/* Reads the status and version of n addresses (copied) and applies them with fanout_apply, then
+ * calls done exactly once, never from inside this call; -1 (done not called) when it cannot. */
+typedef int (*FanoutReadFn)(const char *const *addresses, size_t n, FanoutReadDone done, void *ud);
+
+/* pg is borrowed; read is how statuses are read (presence.c's Redis script). -1 when out of
+ * memory. */
+int fanout_init(PgPool *pg, FanoutReadFn read) __attribute__((warn_unused_result));
 /* Frees every stream, user and edge; later calls are no-ops until the next init. */
 void fanout_shutdown(void);
 

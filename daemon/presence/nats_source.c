@@ -114,7 +114,7 @@ typedef struct NatsSourceServer
 struct NatsSource
 {
 	uv_loop_t		 *loop;
-	char			  queue_group[CONFIG_NAME_MAX];
+	char			  queue_group[NATS_SOURCE_QUEUE_GROUP_MAX];
 	NatsSourceServer  servers[NATS_SOURCE_MAX_SERVERS];
 	size_t			  server_count;
 	size_t			  resolving; /* lookups in flight for this attempt */
@@ -830,7 +830,7 @@ nats_source_parse_servers(NatsSource *p, const char *list)
 }
 
 NatsSource *
-nats_source_create(uv_loop_t *loop, const Config *cfg)
+nats_source_create(uv_loop_t *loop, const NatsSourceOptions *opts)
 {
 	NatsSource *p;
 	bool		taken;
@@ -850,12 +850,12 @@ nats_source_create(uv_loop_t *loop, const Config *cfg)
 		return NULL;
 	}
 	p->loop = loop;
-	if (nats_source_parse_servers(p, cfg->nats_url) != 0)
+	if (nats_source_parse_servers(p, opts->url) != 0)
 	{
 		free(p);
 		return NULL;
 	}
-	snprintf(p->queue_group, sizeof(p->queue_group), "%s", cfg->nats_queue_group);
+	snprintf(p->queue_group, sizeof(p->queue_group), "%s", opts->queue_group);
 
 	/* The adapter must know which thread runs the loop: this one. */
 	natsLibuv_Init();

@@ -24,7 +24,6 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "main/config.h"
 #include "presence/presence.h"
 
 /* Longest desired room kept from a heartbeat; a longer or non-printable one is dropped. */
@@ -32,14 +31,23 @@
 
 typedef struct NatsSource NatsSource;
 
+/* Longest queue group name kept (NATS_QUEUE_GROUP); longer ones are cut. */
+#define NATS_SOURCE_QUEUE_GROUP_MAX 128
+
+typedef struct NatsSourceOptions
+{
+	const char *url;		 /* NATS_URL: servers separated by commas */
+	const char *queue_group; /* NATS_QUEUE_GROUP */
+} NatsSourceOptions;
+
 /*
- * Starts connecting to cfg's NATS_URL (servers separated by commas) and subscribes to "peer.>"
- * in queue group NATS_QUEUE_GROUP. Returns at once: the first attempt runs from the loop, and
- * failures are retried with backoff for as long as the NatsSource lives. NULL only when cfg cannot
- * work at all (no URL, too many servers, out of memory), logged. cfg is copied.
+ * Starts connecting to opts->url (servers separated by commas) and subscribes to "peer.>" in
+ * queue group opts->queue_group. Returns at once: the first attempt runs from the loop, and
+ * failures are retried with backoff for as long as the NatsSource lives. NULL only when opts cannot
+ * work at all (no URL, too many servers, out of memory), logged. opts is copied.
  * At most one NatsSource exists per process (nats.c's callbacks reach it through one static link).
  */
-NatsSource *nats_source_create(uv_loop_t *loop, const Config *cfg)
+NatsSource *nats_source_create(uv_loop_t *loop, const NatsSourceOptions *opts)
 	__attribute__((warn_unused_result));
 
 /* Closes the NATS connection and every handle; the memory is freed once the loop has run the

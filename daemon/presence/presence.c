@@ -685,11 +685,11 @@ presence_conn_closed(Conn *c)
 
 typedef struct ReadJob
 {
-	uint64_t		 epoch;
-	PresenceReadDone done;
-	void			*ud;
-	size_t			 n;
-	char			 addresses[][ADDRESS_LEN + 1];
+	uint64_t	   epoch;
+	FanoutReadDone done;
+	void		  *ud;
+	size_t		   n;
+	char		   addresses[][ADDRESS_LEN + 1];
 } ReadJob;
 
 /* redis callback, loop thread. */
@@ -733,8 +733,9 @@ on_read(void *ud, const redisReply *reply, const char *error)
 	free(job);
 }
 
-int
-presence_read(const char *const *addresses, size_t n, PresenceReadDone done, void *ud)
+/* fanout.c's FanoutReadFn: one script call reads n statuses and versions and applies them. */
+static int
+presence_read(const char *const *addresses, size_t n, FanoutReadDone done, void *ud)
 {
 	ReadJob		*job;
 	const char **argv = NULL;
@@ -943,7 +944,7 @@ presence_init(uv_loop_t *loop, PgPool *pg, RedisClient *redis, const PresenceOpt
 		log_error("presence: cannot register the presence scripts or channel");
 		return -1;
 	}
-	if (fanout_init(pg) != 0)
+	if (fanout_init(pg, presence_read) != 0)
 	{
 		log_error("presence: out of memory");
 		return -1;

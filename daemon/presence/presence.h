@@ -77,15 +77,6 @@ void presence_gone(PresenceSource source, const char *address);
 void presence_conn_ready(Conn *c);
 void presence_conn_closed(Conn *c);
 
-/* ok: every status was read and applied (fanout_apply) before this runs. */
-typedef void (*PresenceReadDone)(void *ud, bool ok);
-/*
- * Reads the status and version of n addresses (copied) with one script call and applies them
- * (fanout_apply), then calls done exactly once, never from inside this call. -1 (done not
- * called) when Redis is not up or out of memory.
- */
-int presence_read(const char *const *addresses, size_t n, PresenceReadDone done, void *ud)
-	__attribute__((warn_unused_result));
 
 /* For /status. */
 uint64_t presence_stream_count(void);

@@ -42,7 +42,7 @@
 #include "main/log.h"
 #include "main/metrics.h"
 #include "rpc/pb_wire.h"
-#include "social/service.h"
+#include "social/protocol.h"
 #include "social/social_pb.h"
 
 typedef Decentraland__SocialService__V2__User						  PbUser;

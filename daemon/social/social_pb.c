@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "main/log.h"
-#include "social/service.h"
+#include "social/protocol.h"
 
 typedef Decentraland__SocialService__InternalServerError		  PbInternalError;
 typedef Decentraland__SocialService__V2__SubscriptionStreamClosed PbStreamClosed;

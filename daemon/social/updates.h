@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "door/conn.h"
-#include "social/service.h"
+#include "social/protocol.h"
 #include "store/pg_pool.h"
 
 /* Told of every event read from the log, after it was delivered (presence keeps its fan-out

@@ -3,7 +3,7 @@
  * NATS: a real sociald WebSocket server on a loopback port of its own, and a plain-socket client
  * on a thread that speaks WebSocket and @dcl/rpc byte by byte.
  *
- * What the door promises its application (ws.h WsApp): ready once a chain is verified, with the
+ * What the door promises its application (ws.h DoorApp): ready once a chain is verified, with the
  * signer's address; every call and stream of the module it was handed, with the row; stream
  * closed when the client cancels; closed exactly once for a connection that was ready; /status
  * carries the application's members; conn_close with a reason sends that reason's close code.
@@ -137,7 +137,7 @@ app_status(json_t *o)
 	return json_object_set_new(o, "test_app", json_true());
 }
 
-static const WsApp app = {
+static const DoorApp app = {
 	.module = &module,
 	.ready = app_ready,
 	.call = app_call,
@@ -496,17 +496,20 @@ test_door_with_an_application(void **state)
 	pthread_t client;
 	WsOptions opts = {
 		.host = "127.0.0.1",
-		.auth_timeout_ms = 10000,
-		.auth_window_ms = 300000,
-		.idle_timeout_s = 60,
-		.max_payload_bytes = 65536,
-		.max_connections = 16,
-		.max_unauthenticated = 16,
-		.outbound_queue_messages = 64,
-		.outbound_queue_bytes = 65536,
-		.messages_per_second = 1000,
-		.messages_burst = 1000,
-		.app = &app,
+		.conn =
+			{
+				.auth_timeout_ms = 10000,
+				.auth_window_ms = 300000,
+				.idle_timeout_s = 60,
+				.max_payload_bytes = 65536,
+				.max_connections = 16,
+				.max_unauthenticated = 16,
+				.outbound_queue_messages = 64,
+				.outbound_queue_bytes = 65536,
+				.messages_per_second = 1000,
+				.messages_burst = 1000,
+				.app = &app,
+			},
 	};
 	char	address[AUTH_ADDRESS_LEN + 1];
 	uint8_t owner[32];

@@ -25,7 +25,7 @@
 #include <jansson.h>
 
 #include "rpc/rpc.h"
-#include "social/service.h" /* PROC_* ids only: the engine is tested without the application */
+#include "social/protocol.h" /* PROC_* ids only: the engine is tested without the application */
 #include "rpc/rpc.pb-c.h"
 #include "decentraland/social_service/v2/social_service_v2.pb-c.h"
 

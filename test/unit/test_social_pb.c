@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "social/service.h"
+#include "social/protocol.h"
 #include "social/social_pb.h"
 
 typedef enum
