@@ -79,6 +79,29 @@ hashmap_remove(Hashmap *t, HashmapLink *link)
 }
 
 HashmapLink *
+hashmap_next(const Hashmap *t, size_t *bucket, const HashmapLink *link)
+{
+	size_t i = *bucket;
+
+	if (link != NULL)
+	{
+		if (link->next != NULL)
+			return link->next;
+		i++;
+	}
+	for (; i < t->nbuckets; i++)
+	{
+		if (t->buckets[i] != NULL)
+		{
+			*bucket = i;
+			return t->buckets[i];
+		}
+	}
+	*bucket = t->nbuckets;
+	return NULL;
+}
+
+HashmapLink *
 hashmap_pop(Hashmap *t)
 {
 	for (size_t i = 0; i < t->nbuckets; i++)

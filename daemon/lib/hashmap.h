@@ -52,6 +52,12 @@ void hashmap_insert(Hashmap *t, HashmapLink *link);
 /* Takes link out of its chain; a link that is not in the table is left alone. */
 void hashmap_remove(Hashmap *t, HashmapLink *link);
 
+/* Walks the table bucket by bucket, each chain in order: the link after link (the first link
+ * from bucket *bucket on when link is NULL; start with *bucket = 0), *bucket kept in step; NULL
+ * at the end. The caller may free the entry it holds before asking for the next one only if it
+ * asked first: next = hashmap_next(t, &b, l); ... free l ...; l = next. */
+HashmapLink *hashmap_next(const Hashmap *t, size_t *bucket, const HashmapLink *link);
+
 /* Takes some entry out of the table and returns it; NULL when it is empty. For tearing down. */
 HashmapLink *hashmap_pop(Hashmap *t);
 

@@ -142,6 +142,35 @@ test_table(void **state)
 	assert_null(find_id(&ids, 2));
 	assert_int_equal(count_name(&names, "n0"), 66);
 
+	/* a walk sees every entry once; freeing the one it holds after asking for the next is safe */
+	{
+		size_t b = 0, seen = 0;
+
+		for (HashmapLink *l = hashmap_next(&ids, &b, NULL), *next; l; l = next)
+		{
+			Item *it = HASHMAP_ENTRY(l, Item, by_id);
+
+			next = hashmap_next(&ids, &b, l);
+			assert_true(it->in);
+			seen++;
+			if (it->id % 2 == 0)
+			{
+				hashmap_remove(&ids, &it->by_id);
+				it->in = false;
+			}
+		}
+		assert_int_equal(seen, 1000 - 334);
+		assert_int_equal(b, ids.nbuckets);
+		b = 0;
+		seen = 0;
+		for (HashmapLink *l = hashmap_next(&ids, &b, NULL); l; l = hashmap_next(&ids, &b, l))
+		{
+			assert_int_equal(HASHMAP_ENTRY(l, Item, by_id)->id % 2, 1);
+			seen++;
+		}
+		assert_int_equal(seen, ids.count);
+	}
+
 	/* pop empties it */
 	for (size_t n = ids.count; n > 0; n--)
 	{
