@@ -314,24 +314,28 @@ has_subscribers(const char *address, SubKind kind)
 	return false;
 }
 
+/* The friendship actions whose update carries the other user alone ({User user = 1}): the
+ * action is the name of its FriendshipUpdate field. */
+static const char *const user_only_actions[] = {"accept", "reject", "delete", "cancel", "block"};
+
 static void
 route_friendship(const PGresult *res, int row, const char *action, const char *target)
 {
 	PbFriendshipUpdate u = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__INIT;
 	Decentraland__SocialService__V2__FriendshipUpdate__RequestResponse request =
 		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__REQUEST_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__AcceptResponse accept =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__ACCEPT_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__RejectResponse reject =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__REJECT_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__DeleteResponse delete_ =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__DELETE_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__CancelResponse cancel =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__CANCEL_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__BlockResponse block =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__BLOCK_RESPONSE__INIT;
+	union
+	{
+		ProtobufCMessage												  base;
+		Decentraland__SocialService__V2__FriendshipUpdate__AcceptResponse accept;
+		Decentraland__SocialService__V2__FriendshipUpdate__RejectResponse reject;
+		Decentraland__SocialService__V2__FriendshipUpdate__DeleteResponse delete_;
+		Decentraland__SocialService__V2__FriendshipUpdate__CancelResponse cancel;
+		Decentraland__SocialService__V2__FriendshipUpdate__BlockResponse  block;
+	} only_user;
 	PbUser		  user = DECENTRALAND__SOCIAL_SERVICE__V2__USER__INIT;
 	SocialProfile profile;
+	bool		  known = false;
 
 	if (!has_subscribers(target, SUB_FRIENDSHIP))
 		return;
@@ -351,38 +355,24 @@ route_friendship(const PGresult *res, int row, const char *action, const char *t
 		}
 		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_REQUEST;
 		u.request = &request;
+		known = true;
 	}
-	else if (strcmp(action, "accept") == 0)
+	for (size_t i = 0; !known && i < sizeof(user_only_actions) / sizeof(user_only_actions[0]); i++)
 	{
-		accept.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_ACCEPT;
-		u.accept = &accept;
+		const ProtobufCFieldDescriptor	 *f;
+		const ProtobufCMessageDescriptor *d;
+
+		if (strcmp(action, user_only_actions[i]) != 0)
+			continue;
+		f = protobuf_c_message_descriptor_get_field_by_name(u.base.descriptor, action);
+		d = f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE ? f->descriptor : NULL;
+		if (d == NULL || d->sizeof_message > sizeof(only_user))
+			break;
+		d->message_init(&only_user.base);
+		known = social_pb_set_message(&only_user.base, "user", &user.base) == 0 &&
+				social_pb_set_message(&u.base, action, &only_user.base) == 0;
 	}
-	else if (strcmp(action, "reject") == 0)
-	{
-		reject.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_REJECT;
-		u.reject = &reject;
-	}
-	else if (strcmp(action, "delete") == 0)
-	{
-		delete_.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_DELETE;
-		u.delete_ = &delete_;
-	}
-	else if (strcmp(action, "cancel") == 0)
-	{
-		cancel.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_CANCEL;
-		u.cancel = &cancel;
-	}
-	else if (strcmp(action, "block") == 0)
-	{
-		block.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_BLOCK;
-		u.block = &block;
-	}
-	else
+	if (!known)
 	{
 		log_warn("events: unknown friendship action \"%s\" skipped", action);
 		return;
