@@ -155,6 +155,33 @@ social_pb_set_message(ProtobufCMessage *m, const char *field, const ProtobufCMes
 	return 0;
 }
 
+const ProtobufCMessage *
+social_pb_get_message(const ProtobufCMessage *m, const char *field)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
+
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return NULL;
+	if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		*(const uint32_t *) ((const char *) m + f->quantifier_offset) != f->id)
+		return NULL;
+	return *(const ProtobufCMessage *const *) ((const char *) m + f->offset);
+}
+
+int
+social_pb_set_repeated(ProtobufCMessage *m, const char *field, size_t n, void *items)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
+
+	if (f == NULL || f->label != PROTOBUF_C_LABEL_REPEATED)
+		return -1;
+	*(size_t *) ((char *) m + f->quantifier_offset) = n;
+	*(void **) ((char *) m + f->offset) = items;
+	return 0;
+}
+
 /* FriendProfile and BlockedUserProfile have the profile's fields under the same names but not at
  * the same places (blocked_at comes before name_color): one filler for both, by name. */
 static void
