@@ -653,6 +653,7 @@ stream_closed(Conn *c, uint32_t msg_no, SubKind kind)
 		sub_drop(e, kind);
 }
 
+/* The door's stream callbacks carry no argument: each kind has its own four one-line entries. */
 static void
 friendship_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 {

@@ -301,6 +301,33 @@ test_set_message(void **state)
 	assert_int_equal(social_pb_set_message(&u.base, "nope", &sub.base), -1);
 }
 
+/* Reading an optional message field by name, and setting a repeated one. */
+static void
+test_get_and_repeated(void **state)
+{
+	Decentraland__SocialService__V2__GetFriendsPayload m =
+		DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDS_PAYLOAD__INIT;
+	Decentraland__SocialService__V2__Pagination p =
+		DECENTRALAND__SOCIAL_SERVICE__V2__PAGINATION__INIT;
+	Decentraland__SocialService__V2__GetBlockingStatusResponse r =
+		DECENTRALAND__SOCIAL_SERVICE__V2__GET_BLOCKING_STATUS_RESPONSE__INIT;
+	char *list[] = {"0xa", "0xb"};
+
+	assert_null(social_pb_get_message(&m.base, "pagination")); /* unset */
+	m.pagination = &p; /* a pointer without its case is still unset */
+	assert_null(social_pb_get_message(&m.base, "pagination"));
+	m._pagination_case =
+		DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDS_PAYLOAD___PAGINATION_PAGINATION;
+	assert_ptr_equal(social_pb_get_message(&m.base, "pagination"), &p.base);
+	assert_null(social_pb_get_message(&m.base, "nope"));
+
+	assert_int_equal(social_pb_set_repeated(&r.base, "blocked_users", 2, list), 0);
+	assert_int_equal(r.n_blocked_users, 2);
+	assert_ptr_equal(r.blocked_users, list);
+	assert_int_equal(social_pb_set_repeated(&r.base, "nope", 2, list), -1);
+	assert_int_equal(social_pb_set_repeated(&p.base, "limit", 2, list), -1); /* not repeated */
+}
+
 int
 main(void)
 {
@@ -308,6 +335,7 @@ main(void)
 		cmocka_unit_test(test_pack_error_table), cmocka_unit_test(test_pack_error_bytes),
 		cmocka_unit_test(test_stream_closed),	 cmocka_unit_test(test_pack_field_refuses),
 		cmocka_unit_test(test_profiles),		 cmocka_unit_test(test_set_message),
+		cmocka_unit_test(test_get_and_repeated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
