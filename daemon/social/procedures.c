@@ -39,6 +39,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "lib/address.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "rpc/pb_wire.h"
@@ -86,9 +87,9 @@ static const ListLimits limits_blocked = {200, 200};
 
 typedef struct FriendsCall
 {
-	uint64_t			conn_id;
-	char				address[64]; /* the session user, for log lines after a close */
-	uint32_t			msg_no;
+	uint64_t conn_id;
+	char	 address[ADDRESS_LEN + 1]; /* the session user, for log lines after a close */
+	uint32_t msg_no;
 	const RpcProcedure *proc;
 	const Procedure	   *fp;
 	uint64_t			started_ns;

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "lib/address.h"
 #include "lib/backoff.h"
 #include "lib/hashmap.h"
 #include "main/log.h"
@@ -60,13 +61,10 @@ typedef enum SubKind
 	SUB_KIND_COUNT
 } SubKind;
 
-/* Lower-case 0x address + NUL, with room to spare. */
-#define ADDRESS_SIZE 48
-
 typedef struct EventsConn
 {
 	uint64_t	conn_id;
-	char		address[ADDRESS_SIZE];
+	char		address[ADDRESS_LEN + 1];
 	bool		active[SUB_KIND_COUNT];
 	uint32_t	msg_no[SUB_KIND_COUNT];
 	HashmapLink id_link;   /* in ev.by_id */
@@ -605,7 +603,7 @@ stream_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc, SubKind kind)
 
 	if (rpc == NULL)
 		return;
-	if (address[0] == '\0' || strlen(address) >= ADDRESS_SIZE)
+	if (!address_valid(address))
 	{
 		/* Streams exist only after authentication; refuse anything else plainly. */
 		if (rpc_stream_end(rpc, msg_no) != 0)
