@@ -47,9 +47,6 @@
  */
 #include "presence/archipelago.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
-#include <errno.h>
 #include <jansson.h>
 #include <libwebsockets.h>
 #include <stdint.h>
@@ -58,6 +55,7 @@
 #include <unistd.h>
 
 #include "lib/instance_id.h"
+#include "lib/url.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "presence/presence.h"
@@ -187,20 +185,14 @@ archipelago_address(const char *id, char out[ADDRESS_LEN + 1])
 	return true;
 }
 
-static bool
-archipelago_host_char(char c)
-{
-	return isalnum((unsigned char) c) || c == '.' || c == '-' || c == '_';
-}
-
 int
 archipelago_url_parse(const char *url, ArchipelagoUrl *out, char *err, size_t errlen)
 {
-	const char *p;
-	const char *host;
-	size_t		host_len;
-	size_t		path_len;
-	uint8_t		probe[16];
+	static const char *const schemes[] = {"http", "https"};
+	const char				*p;
+	UrlAuthority			 a;
+	size_t					 path_len;
+	int						 scheme;
 
 	memset(out, 0, sizeof(*out));
 	err[0] = '\0';
@@ -209,55 +201,35 @@ archipelago_url_parse(const char *url, ArchipelagoUrl *out, char *err, size_t er
 		snprintf(err, errlen, "the URL is empty");
 		return -1;
 	}
-	if (strncasecmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
-	{
-		p = url + 8;
-		out->tls = true;
-	}
-	else
+	scheme = url_scheme(url, schemes, 2, &p);
+	if (scheme < 0)
 	{
 		snprintf(err, errlen, "the URL must start with http:// or https://");
 		return -1;
 	}
+	out->tls = scheme == 1;
 	out->port = out->tls ? 443 : 80;
 
-	if (*p == '[')
+	if (url_authority(p, p + strlen(p), &a) != 0 || (a.bracketed && a.host_len == 0))
 	{
-		const char *close = strchr(p, ']');
-
-		host = p + 1;
-		if (!close || close == host)
-		{
-			snprintf(err, errlen, "an IPv6 host must be written [address]");
-			return -1;
-		}
-		host_len = (size_t) (close - host);
-		p = close + 1;
-	}
-	else
-	{
-		host = p;
-		while (archipelago_host_char(*p))
-			p++;
-		host_len = (size_t) (p - host);
-		if (*p == '@')
-		{
-			snprintf(err, errlen, "user information in the URL is not supported");
-			return -1;
-		}
-	}
-	if (host_len == 0 || host_len >= sizeof(out->host))
-	{
-		snprintf(err, errlen, host_len ? "the host name is too long" : "the URL has no host");
+		snprintf(err, errlen, "an IPv6 host must be written [address]");
 		return -1;
 	}
-	memcpy(out->host, host, host_len);
-	out->host[host_len] = '\0';
-	if (host[-1] == '[')
+	if (!a.bracketed && *a.after_host == '@')
 	{
-		if (inet_pton(AF_INET6, out->host, probe) != 1)
+		snprintf(err, errlen, "user information in the URL is not supported");
+		return -1;
+	}
+	if (a.host_len == 0 || a.host_len >= sizeof(out->host))
+	{
+		snprintf(err, errlen, a.host_len ? "the host name is too long" : "the URL has no host");
+		return -1;
+	}
+	memcpy(out->host, a.host, a.host_len);
+	out->host[a.host_len] = '\0';
+	if (a.bracketed)
+	{
+		if (!url_ipv6(out->host))
 		{
 			snprintf(err, errlen, "\"%s\" is not an IPv6 address", out->host);
 			return -1;
@@ -265,24 +237,18 @@ archipelago_url_parse(const char *url, ArchipelagoUrl *out, char *err, size_t er
 		out->numeric = true;
 	}
 	else
-		out->numeric = inet_pton(AF_INET, out->host, probe) == 1;
+		out->numeric = url_ipv4(out->host);
 
-	if (*p == ':')
+	if (a.has_port)
 	{
-		char *end;
-		long  port;
-
-		p++;
-		errno = 0;
-		port = isdigit((unsigned char) *p) ? strtol(p, &end, 10) : -1;
-		if (port < 1 || port > 65535 || errno != 0)
+		if (a.port < 0)
 		{
 			snprintf(err, errlen, "the port must be a number from 1 to 65535");
 			return -1;
 		}
-		out->port = (int) port;
-		p = end;
+		out->port = (int) a.port;
 	}
+	p = a.end;
 	if (*p != '\0' && *p != '/')
 	{
 		snprintf(err, errlen, "unexpected '%c' after the host", *p);
@@ -312,10 +278,10 @@ archipelago_url_parse(const char *url, ArchipelagoUrl *out, char *err, size_t er
 	memcpy(out->path + path_len, "/peers", sizeof("/peers"));
 
 	if (out->port == (out->tls ? 443 : 80))
-		snprintf(out->host_header, sizeof(out->host_header), host[-1] == '[' ? "[%s]" : "%s",
+		snprintf(out->host_header, sizeof(out->host_header), a.bracketed ? "[%s]" : "%s",
 				 out->host);
 	else
-		snprintf(out->host_header, sizeof(out->host_header), host[-1] == '[' ? "[%s]:%d" : "%s:%d",
+		snprintf(out->host_header, sizeof(out->host_header), a.bracketed ? "[%s]:%d" : "%s:%d",
 				 out->host, out->port);
 	return 0;
 }

@@ -49,6 +49,7 @@
 #include "door/conn.h"
 #include "lib/address.h"
 #include "lib/backoff.h"
+#include "lib/hashmap.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "social/social_pb.h"
@@ -81,20 +82,20 @@ typedef struct IxEdge	IxEdge;
 
 struct IxUser
 {
-	char	  address[ADDRESS_LEN + 1];
-	IxUser	 *next;		/* hash chain */
-	IxEdge	 *watchers; /* edges whose friend is this user */
-	IxStream *owned;	/* this user's local streams */
-	uint32_t  sockets;	/* authenticated local connections */
-	bool	  known;	/* online and version are current */
-	bool	  online;
-	uint64_t  version;
-	bool	  has_profile;
-	bool	  has_claimed_name;
-	bool	  has_color;
-	float	  color[3];
-	char	 *name;	   /* owned; NULL without a profile */
-	char	 *picture; /* owned; NULL without a profile */
+	char		address[ADDRESS_LEN + 1];
+	HashmapLink link;	  /* in ix.users, by address */
+	IxEdge	   *watchers; /* edges whose friend is this user */
+	IxStream   *owned;	  /* this user's local streams */
+	uint32_t	sockets;  /* authenticated local connections */
+	bool		known;	  /* online and version are current */
+	bool		online;
+	uint64_t	version;
+	bool		has_profile;
+	bool		has_claimed_name;
+	bool		has_color;
+	float		color[3];
+	char	   *name;	 /* owned; NULL without a profile */
+	char	   *picture; /* owned; NULL without a profile */
 };
 
 struct IxEdge
@@ -121,22 +122,22 @@ typedef struct IxOp
 
 struct IxStream
 {
-	uint64_t  serial; /* process-unique: tells a reused slot from the stream a job was for */
-	uint64_t  conn_id;
-	uint32_t  msg_no;
-	IxUser	 *owner;
-	IxStream *id_next;			   /* hash chain by conn_id */
-	IxStream *own_prev, *own_next; /* owner->owned */
-	IxEdge	 *edges;
-	size_t	  nedges;
-	IxState	  state;
-	bool	  loading; /* the friends query is in flight */
-	bool	  reload;  /* queued events overflowed: load again */
-	unsigned  attempts;
-	uint64_t  retry_at; /* uv_now ms before which a failed load is not retried */
-	uint32_t  reads;	/* status reads in flight */
-	IxOp	 *ops;		/* queued while loading */
-	size_t	  nops;
+	uint64_t	serial; /* process-unique: tells a reused slot from the stream a job was for */
+	uint64_t	conn_id;
+	uint32_t	msg_no;
+	IxUser	   *owner;
+	HashmapLink id_link;			 /* in ix.streams, by conn_id */
+	IxStream   *own_prev, *own_next; /* owner->owned */
+	IxEdge	   *edges;
+	size_t		nedges;
+	IxState		state;
+	bool		loading; /* the friends query is in flight */
+	bool		reload;	 /* queued events overflowed: load again */
+	unsigned	attempts;
+	uint64_t	retry_at; /* uv_now ms before which a failed load is not retried */
+	uint32_t	reads;	  /* status reads in flight */
+	IxOp	   *ops;	  /* queued while loading */
+	size_t		nops;
 };
 
 /* A stream to push to, collected before pushing; also the ud of a stream's queries. */
@@ -150,13 +151,9 @@ static struct
 {
 	FanoutReadFn read; /* presence's status reader */
 	bool		 active;
-	PgPool		*pg; /* borrowed */
-	IxUser	   **users;
-	size_t		 user_buckets; /* a power of two */
-	size_t		 nusers;
-	IxStream   **streams;
-	size_t		 stream_buckets; /* a power of two */
-	size_t		 nstreams;
+	PgPool		*pg;	  /* borrowed */
+	Hashmap		 users;	  /* IxUser by address */
+	Hashmap		 streams; /* IxStream by conn_id */
 	uint64_t	 next_serial;
 	bool		 resync_needed;	  /* some watched user's status may not be current */
 	uint32_t	 resync_reads;	  /* resync reads in flight */
@@ -172,73 +169,15 @@ static void stream_free(IxStream *s);
 /* ---- Hash tables */
 
 static size_t
-hash_id(uint64_t id)
+user_hash(const HashmapLink *l)
 {
-	/* splitmix64's finalizer: ids are sequential, buckets should not be */
-	id ^= id >> 30;
-	id *= 0xbf58476d1ce4e5b9ULL;
-	id ^= id >> 27;
-	id *= 0x94d049bb133111ebULL;
-	id ^= id >> 31;
-	return (size_t) id;
+	return hashmap_hash_str(HASHMAP_ENTRY(l, IxUser, link)->address);
 }
 
 static size_t
-hash_address(const char *s)
+stream_hash(const HashmapLink *l)
 {
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-
-	for (; *s; s++)
-	{
-		h ^= (unsigned char) *s;
-		h *= 0x100000001b3ULL;
-	}
-	return (size_t) h;
-}
-
-/* Doubles the users table; on allocation failure it stays (only longer chains). */
-static void
-users_grow(void)
-{
-	size_t	 n = ix.user_buckets * 2;
-	IxUser **t = calloc(n, sizeof(*t));
-
-	if (t == NULL)
-		return;
-	for (size_t i = 0; i < ix.user_buckets; i++)
-	{
-		for (IxUser *u = ix.users[i], *next; u; u = next)
-		{
-			next = u->next;
-			u->next = t[hash_address(u->address) & (n - 1)];
-			t[hash_address(u->address) & (n - 1)] = u;
-		}
-	}
-	free(ix.users);
-	ix.users = t;
-	ix.user_buckets = n;
-}
-
-static void
-streams_grow(void)
-{
-	size_t	   n = ix.stream_buckets * 2;
-	IxStream **t = calloc(n, sizeof(*t));
-
-	if (t == NULL)
-		return;
-	for (size_t i = 0; i < ix.stream_buckets; i++)
-	{
-		for (IxStream *s = ix.streams[i], *next; s; s = next)
-		{
-			next = s->id_next;
-			s->id_next = t[hash_id(s->conn_id) & (n - 1)];
-			t[hash_id(s->conn_id) & (n - 1)] = s;
-		}
-	}
-	free(ix.streams);
-	ix.streams = t;
-	ix.stream_buckets = n;
+	return hashmap_hash_u64(HASHMAP_ENTRY(l, IxStream, id_link)->conn_id);
 }
 
 /* ---- Users */
@@ -248,9 +187,9 @@ user_find(const char *address)
 {
 	if (!ix.active)
 		return NULL;
-	for (IxUser *u = ix.users[hash_address(address) & (ix.user_buckets - 1)]; u; u = u->next)
-		if (strcmp(u->address, address) == 0)
-			return u;
+	for (HashmapLink *l = hashmap_chain(&ix.users, hashmap_hash_str(address)); l; l = l->next)
+		if (strcmp(HASHMAP_ENTRY(l, IxUser, link)->address, address) == 0)
+			return HASHMAP_ENTRY(l, IxUser, link);
 	return NULL;
 }
 
@@ -259,20 +198,15 @@ static IxUser *
 user_get(const char *address)
 {
 	IxUser *u = user_find(address);
-	size_t	b;
 
 	if (u != NULL || !ix.active)
 		return u;
-	if (ix.nusers >= ix.user_buckets)
-		users_grow();
+	(void) hashmap_reserve(&ix.users); /* has buckets since fanout_init */
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		return NULL;
 	memcpy(u->address, address, ADDRESS_LEN);
-	b = hash_address(u->address) & (ix.user_buckets - 1);
-	u->next = ix.users[b];
-	ix.users[b] = u;
-	ix.nusers++;
+	hashmap_insert(&ix.users, &u->link);
 	return u;
 }
 
@@ -289,21 +223,11 @@ user_free_profile(IxUser *u)
 static void
 user_release(IxUser *u)
 {
-	IxUser **p;
-
 	if (u == NULL || u->watchers != NULL || u->owned != NULL || u->sockets > 0)
 		return;
-	for (p = &ix.users[hash_address(u->address) & (ix.user_buckets - 1)]; *p; p = &(*p)->next)
-	{
-		if (*p == u)
-		{
-			*p = u->next;
-			break;
-		}
-	}
+	hashmap_remove(&ix.users, &u->link);
 	user_free_profile(u);
 	free(u);
-	ix.nusers--;
 }
 
 /* Keeps the profile columns of row (social_pb.h) for the user's updates. */
@@ -377,9 +301,9 @@ stream_find(uint64_t conn_id)
 {
 	if (!ix.active)
 		return NULL;
-	for (IxStream *s = ix.streams[hash_id(conn_id) & (ix.stream_buckets - 1)]; s; s = s->id_next)
-		if (s->conn_id == conn_id)
-			return s;
+	for (HashmapLink *l = hashmap_chain(&ix.streams, hashmap_hash_u64(conn_id)); l; l = l->next)
+		if (HASHMAP_ENTRY(l, IxStream, id_link)->conn_id == conn_id)
+			return HASHMAP_ENTRY(l, IxStream, id_link);
 	return NULL;
 }
 
@@ -471,8 +395,7 @@ edge_remove_pair(IxStream *s, const char *address)
 static void
 stream_free(IxStream *s)
 {
-	IxStream **p;
-	IxUser	  *owner = s->owner;
+	IxUser *owner = s->owner;
 
 	while (s->edges)
 		edge_remove(s->edges);
@@ -482,17 +405,9 @@ stream_free(IxStream *s)
 		owner->owned = s->own_next;
 	if (s->own_next)
 		s->own_next->own_prev = s->own_prev;
-	for (p = &ix.streams[hash_id(s->conn_id) & (ix.stream_buckets - 1)]; *p; p = &(*p)->id_next)
-	{
-		if (*p == s)
-		{
-			*p = s->id_next;
-			break;
-		}
-	}
+	hashmap_remove(&ix.streams, &s->id_link);
 	free(s->ops);
 	free(s);
-	ix.nstreams--;
 	user_release(owner);
 }
 
@@ -674,6 +589,8 @@ stream_read(IxStream *s)
 static void
 on_resync_read(void *ud, bool ok)
 {
+	size_t b = 0;
+
 	if (!ix.active)
 		return;
 	ix.resync_reads--;
@@ -685,14 +602,13 @@ on_resync_read(void *ud, bool ok)
 	if (ix.failures == ix.resync_failures)
 		ix.resync_needed = false;
 	/* Streams that were waiting for Redis can go live now (the tick would, a second later). */
-	for (size_t i = 0; i < ix.stream_buckets; i++)
+	for (HashmapLink *l = hashmap_next(&ix.streams, &b, NULL), *next; l; l = next)
 	{
-		for (IxStream *s = ix.streams[i], *next; s; s = next)
-		{
-			next = s->id_next; /* stream_read may free s, never another stream */
-			if (s->state == IX_READING && s->reads == 0)
-				stream_read(s);
-		}
+		IxStream *s = HASHMAP_ENTRY(l, IxStream, id_link);
+
+		next = hashmap_next(&ix.streams, &b, l); /* stream_read may free s, never another */
+		if (s->state == IX_READING && s->reads == 0)
+			stream_read(s);
 	}
 }
 
@@ -726,20 +642,20 @@ fanout_resync(void)
 {
 	const char *chunk[READ_CHUNK];
 	size_t		n = 0;
+	size_t		b = 0;
 
 	if (!ix.active || ix.resync_reads > 0)
 		return;
 	ix.resync_failures = ix.failures;
-	for (size_t i = 0; i < ix.user_buckets; i++)
+	for (HashmapLink *l = hashmap_next(&ix.users, &b, NULL); l; l = hashmap_next(&ix.users, &b, l))
 	{
-		for (IxUser *u = ix.users[i]; u; u = u->next)
-		{
-			if (u->watchers == NULL || u->known)
-				continue;
-			chunk[n++] = u->address;
-			if (n == READ_CHUNK && resync_send(chunk, &n) != 0)
-				return;
-		}
+		IxUser *u = HASHMAP_ENTRY(l, IxUser, link);
+
+		if (u->watchers == NULL || u->known)
+			continue;
+		chunk[n++] = u->address;
+		if (n == READ_CHUNK && resync_send(chunk, &n) != 0)
+			return;
 	}
 	if (n > 0 && resync_send(chunk, &n) != 0)
 		return;
@@ -750,11 +666,12 @@ fanout_resync(void)
 void
 fanout_stale(void)
 {
+	size_t b = 0;
+
 	if (!ix.active)
 		return;
-	for (size_t i = 0; i < ix.user_buckets; i++)
-		for (IxUser *u = ix.users[i]; u; u = u->next)
-			u->known = false;
+	for (HashmapLink *l = hashmap_next(&ix.users, &b, NULL); l; l = hashmap_next(&ix.users, &b, l))
+		HASHMAP_ENTRY(l, IxUser, link)->known = false;
 	ix.resync_needed = true;
 }
 
@@ -887,21 +804,21 @@ void
 fanout_tick(bool can_read)
 {
 	uint64_t now = uv_now(uv_default_loop());
+	size_t	 b = 0;
 
 	if (!ix.active)
 		return;
 	if (can_read && ix.resync_needed && ix.resync_reads == 0)
 		fanout_resync();
-	for (size_t i = 0; i < ix.stream_buckets; i++)
+	for (HashmapLink *l = hashmap_next(&ix.streams, &b, NULL), *next; l; l = next)
 	{
-		for (IxStream *s = ix.streams[i], *next; s; s = next)
-		{
-			next = s->id_next; /* stream_read may free s, never another stream */
-			if (s->state == IX_LOADING && !s->loading && now >= s->retry_at)
-				stream_load(s);
-			else if (s->state == IX_READING && s->reads == 0 && can_read)
-				stream_read(s);
-		}
+		IxStream *s = HASHMAP_ENTRY(l, IxStream, id_link);
+
+		next = hashmap_next(&ix.streams, &b, l); /* stream_read may free s, never another */
+		if (s->state == IX_LOADING && !s->loading && now >= s->retry_at)
+			stream_load(s);
+		else if (s->state == IX_READING && s->reads == 0 && can_read)
+			stream_read(s);
 	}
 }
 
@@ -995,7 +912,6 @@ connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 	const char *address = conn_address(c);
 	IxStream   *s;
 	IxUser	   *owner;
-	size_t		b;
 
 	if (rpc == NULL)
 		return;
@@ -1014,8 +930,7 @@ connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 			"presence");
 		return;
 	}
-	if (ix.nstreams >= ix.stream_buckets)
-		streams_grow();
+	(void) hashmap_reserve(&ix.streams); /* has buckets since fanout_init */
 	owner = user_get(address);
 	s = owner ? calloc(1, sizeof(*s)) : NULL;
 	if (s == NULL)
@@ -1031,14 +946,11 @@ connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 	s->msg_no = msg_no;
 	s->owner = owner;
 	s->state = IX_LOADING;
-	b = hash_id(s->conn_id) & (ix.stream_buckets - 1);
-	s->id_next = ix.streams[b];
-	ix.streams[b] = s;
+	hashmap_insert(&ix.streams, &s->id_link);
 	s->own_next = owner->owned;
 	if (owner->owned)
 		owner->owned->own_prev = s;
 	owner->owned = s;
-	ix.nstreams++;
 	stream_load(s);
 }
 
@@ -1099,26 +1011,23 @@ fanout_socket_iter(void)
 bool
 fanout_socket_next(FanoutIter *it)
 {
-	const IxUser *u;
+	const HashmapLink *l;
 
-	if (!ix.active || it->bucket >= ix.user_buckets)
+	if (!ix.active)
 		return false;
-	u = it->node ? ((const IxUser *) it->node)->next : ix.users[it->bucket];
-	for (;;)
+	l = it->node ? &((const IxUser *) it->node)->link : NULL;
+	while ((l = hashmap_next(&ix.users, &it->bucket, l)) != NULL)
 	{
-		for (; u; u = u->next)
+		const IxUser *u = HASHMAP_ENTRY(l, const IxUser, link);
+
+		if (u->sockets > 0)
 		{
-			if (u->sockets > 0)
-			{
-				it->node = u;
-				it->address = u->address;
-				return true;
-			}
+			it->node = u;
+			it->address = u->address;
+			return true;
 		}
-		if (++it->bucket >= ix.user_buckets)
-			return false;
-		u = ix.users[it->bucket];
 	}
+	return false;
 }
 
 /* ---- Life cycle */
@@ -1129,17 +1038,14 @@ fanout_init(PgPool *pg, FanoutReadFn read)
 	memset(&ix, 0, sizeof(ix));
 	ix.pg = pg;
 	ix.read = read;
-	ix.users = calloc(TABLE_MIN_BUCKETS, sizeof(*ix.users));
-	ix.streams = calloc(TABLE_MIN_BUCKETS, sizeof(*ix.streams));
-	if (ix.users == NULL || ix.streams == NULL)
+	hashmap_init(&ix.users, TABLE_MIN_BUCKETS, user_hash);
+	hashmap_init(&ix.streams, TABLE_MIN_BUCKETS, stream_hash);
+	if (!hashmap_reserve(&ix.users) || !hashmap_reserve(&ix.streams))
 	{
-		free(ix.users);
-		free(ix.streams);
-		ix.users = NULL;
-		ix.streams = NULL;
+		hashmap_free(&ix.users);
+		hashmap_free(&ix.streams);
 		return -1;
 	}
-	ix.user_buckets = ix.stream_buckets = TABLE_MIN_BUCKETS;
 	ix.active = true;
 	return 0;
 }
@@ -1147,22 +1053,19 @@ fanout_init(PgPool *pg, FanoutReadFn read)
 void
 fanout_shutdown(void)
 {
+	HashmapLink *l;
+
 	if (!ix.active)
 		return;
-	for (size_t i = 0; i < ix.stream_buckets; i++)
-		while (ix.streams[i])
-			stream_free(ix.streams[i]);
-	for (size_t i = 0; i < ix.user_buckets; i++)
+	for (size_t b = 0; (l = hashmap_next(&ix.streams, &b, NULL)) != NULL;)
+		stream_free(HASHMAP_ENTRY(l, IxStream, id_link)); /* takes it out of the table */
+	while ((l = hashmap_pop(&ix.users)) != NULL)
 	{
-		for (IxUser *u = ix.users[i], *next; u; u = next)
-		{
-			next = u->next;
-			user_free_profile(u);
-			free(u);
-		}
+		user_free_profile(HASHMAP_ENTRY(l, IxUser, link));
+		free(HASHMAP_ENTRY(l, IxUser, link));
 	}
-	free(ix.users);
-	free(ix.streams);
+	hashmap_free(&ix.users);
+	hashmap_free(&ix.streams);
 	free(ix.targets);
 	memset(&ix, 0, sizeof(ix));
 }
@@ -1170,5 +1073,5 @@ fanout_shutdown(void)
 uint64_t
 fanout_stream_count(void)
 {
-	return ix.nstreams;
+	return ix.streams.count;
 }

@@ -39,27 +39,25 @@
 #include <string.h>
 #include <uv.h>
 
+#include "lib/address.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "rpc/pb_wire.h"
 #include "social/protocol.h"
 #include "social/social_pb.h"
 
-typedef Decentraland__SocialService__V2__User						  PbUser;
-typedef Decentraland__SocialService__V2__Pagination					  PbPagination;
-typedef Decentraland__SocialService__V2__PaginatedResponse			  PbPaginatedResponse;
-typedef Decentraland__SocialService__V2__FriendshipRequestResponse	  PbRequestEntry;
-typedef Decentraland__SocialService__V2__FriendshipRequests			  PbRequests;
-typedef Decentraland__SocialService__V2__SocialSettings				  PbSocialSettings;
-typedef Decentraland__SocialService__V2__GetFriendsPayload			  PbGetFriendsPayload;
-typedef Decentraland__SocialService__V2__GetMutualFriendsPayload	  PbGetMutualFriendsPayload;
-typedef Decentraland__SocialService__V2__GetFriendshipRequestsPayload PbGetRequestsPayload;
-typedef Decentraland__SocialService__V2__UpsertFriendshipPayload	  PbUpsertPayload;
-typedef Decentraland__SocialService__V2__GetFriendshipStatusPayload	  PbStatusPayload;
-typedef Decentraland__SocialService__V2__BlockUserPayload			  PbBlockPayload;
-typedef Decentraland__SocialService__V2__UnblockUserPayload			  PbUnblockPayload;
-typedef Decentraland__SocialService__V2__GetBlockedUsersPayload		  PbBlockedPayload;
-typedef Decentraland__SocialService__V2__UpsertSocialSettingsPayload  PbUpsertSettingsPayload;
+typedef Decentraland__SocialService__V2__User						 PbUser;
+typedef Decentraland__SocialService__V2__Pagination					 PbPagination;
+typedef Decentraland__SocialService__V2__PaginatedResponse			 PbPaginatedResponse;
+typedef Decentraland__SocialService__V2__FriendshipRequestResponse	 PbRequestEntry;
+typedef Decentraland__SocialService__V2__FriendshipRequests			 PbRequests;
+typedef Decentraland__SocialService__V2__SocialSettings				 PbSocialSettings;
+typedef Decentraland__SocialService__V2__GetMutualFriendsPayload	 PbGetMutualFriendsPayload;
+typedef Decentraland__SocialService__V2__UpsertFriendshipPayload	 PbUpsertPayload;
+typedef Decentraland__SocialService__V2__GetFriendshipStatusPayload	 PbStatusPayload;
+typedef Decentraland__SocialService__V2__BlockUserPayload			 PbBlockPayload;
+typedef Decentraland__SocialService__V2__UnblockUserPayload			 PbUnblockPayload;
+typedef Decentraland__SocialService__V2__UpsertSocialSettingsPayload PbUpsertSettingsPayload;
 typedef Decentraland__SocialService__V2__GetPrivateMessagesSettingsPayload PbPmPayload;
 typedef Decentraland__SocialService__V2__GetPrivateMessagesSettingsResponse__PrivateMessagesSettings
 	PbPmEntry;
@@ -89,9 +87,9 @@ static const ListLimits limits_blocked = {200, 200};
 
 typedef struct FriendsCall
 {
-	uint64_t			conn_id;
-	char				address[64]; /* the session user, for log lines after a close */
-	uint32_t			msg_no;
+	uint64_t conn_id;
+	char	 address[ADDRESS_LEN + 1]; /* the session user, for log lines after a close */
+	uint32_t msg_no;
 	const RpcProcedure *proc;
 	const Procedure	   *fp;
 	uint64_t			started_ns;
@@ -216,14 +214,16 @@ call_fail(FriendsCall *call, SocialErrorKind kind, const char *message)
  * extension's default). The extension clamps them; call->limit and offset get what it will use,
  * as social.clamp_limit and clamp_offset compute it, for the page number. */
 static void
-list_params(FriendsCall *call, FriendsQuery *q, int first, const ListLimits *lim, bool has,
-			const PbPagination *p)
+list_params(FriendsCall *call, FriendsQuery *q, int first, const ListLimits *lim)
 {
+	/* Every list payload has an optional Pagination pagination. */
+	const PbPagination *p = (const PbPagination *) social_pb_get_message(q->payload, "pagination");
+
 	call->limit = lim->dflt;
 	call->offset = 0;
 	q->params[first] = NULL;
 	q->params[first + 1] = NULL;
-	if (!has || p == NULL)
+	if (p == NULL)
 		return;
 	if (p->limit > 0)
 		call->limit = p->limit < lim->max ? p->limit : lim->max;
@@ -383,23 +383,71 @@ list_rows(const PGresult *res, int ncols, int64_t *total)
 	return n;
 }
 
+/* n entries of size bytes each (zeroed) and n pointers to them, for a repeated field; both NULL
+ * when n is 0. -1 when out of memory (what was allocated is in *items and *ptrs, to free). */
+static int
+list_arrays(int n, size_t size, void **items, void ***ptrs)
+{
+	*items = NULL;
+	*ptrs = NULL;
+	if (n <= 0)
+		return 0;
+	*items = calloc((size_t) n, size);
+	*ptrs = calloc((size_t) n, sizeof(**ptrs));
+	if (*items == NULL || *ptrs == NULL)
+		return -1;
+	for (int i = 0; i < n; i++)
+		(*ptrs)[i] = (char *) *items + (size_t) i * size;
+	return 0;
+}
+
+/* The pagination of a list reply: the total, and the page the clamped limit and offset give. */
+static void
+list_pagination(PbPaginatedResponse *p, const FriendsCall *call, int64_t total)
+{
+	p->total = social_pb_int32(total);
+	p->page = social_pb_page(call->limit, call->offset);
+}
+
+/* A paginated list reply (of type desc): its repeated field holds the n entries at ptrs, and
+ * pagination_data the page. */
+static int
+reply_list(const ProtobufCMessageDescriptor *desc, const char *field, int n, void *ptrs,
+		   PbPaginatedResponse *pagination, uint8_t **out, size_t *len)
+{
+	ProtobufCMessage *m = calloc(1, desc->sizeof_message);
+
+	*out = NULL;
+	if (m == NULL)
+		return -1;
+	desc->message_init(m);
+	if (social_pb_set_repeated(m, field, (size_t) n, ptrs) == 0 &&
+		social_pb_set_message(m, "pagination_data", &pagination->base) == 0)
+		*out = social_pb_pack(m, len);
+	free(m);
+	return *out ? 0 : -1;
+}
+
+/* A reply whose response (of type desc) has one field set: field, to value. */
+static int
+reply_one(const ProtobufCMessageDescriptor *desc, const char *field, const ProtobufCMessage *value,
+		  uint8_t **out, size_t *len)
+{
+	*out = social_pb_pack_field(desc, field, value, len);
+	return *out ? 0 : -1;
+}
+
 static StartStatus
 start_get_friends(FriendsCall *call, FriendsQuery *q, const uint8_t *payload, size_t len,
 				  const char *me)
 {
-	PbGetFriendsPayload *m;
-
 	if (unpack(call, q, &decentraland__social_service__v2__get_friends_payload__descriptor, payload,
 			   len) != START_QUERY)
 		return START_MALFORMED;
-	m = (PbGetFriendsPayload *) q->payload;
 	q->sql = sql_friends;
 	q->nparams = 3;
 	q->params[0] = me;
-	list_params(call, q, 1, &limits_friends,
-				m->_pagination_case ==
-					DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDS_PAYLOAD___PAGINATION_PAGINATION,
-				m->pagination);
+	list_params(call, q, 1, &limits_friends);
 	return START_QUERY;
 }
 
@@ -419,47 +467,48 @@ start_get_mutual_friends(FriendsCall *call, FriendsQuery *q, const uint8_t *payl
 	q->nparams = 4;
 	q->params[0] = me;
 	q->params[1] = m->user->address;
-	list_params(
-		call, q, 2, &limits_friends,
-		m->_pagination_case ==
-			DECENTRALAND__SOCIAL_SERVICE__V2__GET_MUTUAL_FRIENDS_PAYLOAD___PAGINATION_PAGINATION,
-		m->pagination);
+	list_params(call, q, 2, &limits_friends);
 	return START_QUERY;
 }
 
+/* GetFriends, GetMutualFriends and GetBlockedUsers: a page of profiles, a blocked user's with
+ * blocked_at (column COL_EXTRA). */
 static int
-reply_friend_list(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
+reply_profile_list(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
 {
-	Decentraland__SocialService__V2__PaginatedFriendsProfilesResponse r =
-		DECENTRALAND__SOCIAL_SERVICE__V2__PAGINATED_FRIENDS_PROFILES_RESPONSE__INIT;
+	bool				blocked = call->proc->id == PROC_GET_BLOCKED_USERS;
+	size_t				size = blocked ? sizeof(SocialBlockedProfile) : sizeof(SocialProfile);
 	PbPaginatedResponse pagination = DECENTRALAND__SOCIAL_SERVICE__V2__PAGINATED_RESPONSE__INIT;
-	SocialProfile	   *profiles = NULL;
-	PbFriendProfile	  **ptrs = NULL;
+	void			   *profiles;
+	void			  **ptrs; /* to each profile's msg, its first member */
 	int64_t				total = 0;
-	int					n = list_rows(res, COL_TOTAL + 1, &total);
+	int					n = list_rows(res, blocked ? COL_EXTRA + 1 : COL_TOTAL + 1, &total);
 	int					rc = -1;
 
 	if (n < 0)
 		return -1;
-	if (n > 0)
-	{
-		profiles = calloc((size_t) n, sizeof(*profiles));
-		ptrs = calloc((size_t) n, sizeof(*ptrs));
-		if (profiles == NULL || ptrs == NULL)
-			goto done;
-	}
+	if (list_arrays(n, size, &profiles, &ptrs) != 0)
+		goto done;
 	for (int i = 0; i < n; i++)
 	{
-		social_pb_profile(&profiles[i], res, i, 0);
-		ptrs[i] = &profiles[i].msg;
+		SocialBlockedProfile *b = ptrs[i];
+
+		if (!blocked)
+		{
+			social_pb_profile(ptrs[i], res, i, 0);
+			continue;
+		}
+		social_pb_blocked_profile(b, res, i, 0);
+		b->msg._blocked_at_case =
+			DECENTRALAND__SOCIAL_SERVICE__V2__BLOCKED_USER_PROFILE___BLOCKED_AT_BLOCKED_AT;
+		b->msg.blocked_at = social_pb_int64(res, i, COL_EXTRA);
 	}
-	pagination.total = social_pb_int32(total);
-	pagination.page = social_pb_page(call->limit, call->offset);
-	r.n_friends = (size_t) n;
-	r.friends = ptrs;
-	r.pagination_data = &pagination;
-	*out = social_pb_pack(&r.base, len);
-	rc = *out ? 0 : -1;
+	list_pagination(&pagination, call, total);
+	rc = reply_list(
+		blocked
+			? &decentraland__social_service__v2__get_blocked_users_response__descriptor
+			: &decentraland__social_service__v2__paginated_friends_profiles_response__descriptor,
+		blocked ? "profiles" : "friends", n, ptrs, &pagination, out, len);
 done:
 	free(ptrs);
 	free(profiles);
@@ -470,22 +519,15 @@ static StartStatus
 start_requests(FriendsCall *call, FriendsQuery *q, const uint8_t *payload, size_t len,
 			   const char *me)
 {
-	PbGetRequestsPayload *m;
-
 	if (unpack(call, q,
 			   &decentraland__social_service__v2__get_friendship_requests_payload__descriptor,
 			   payload, len) != START_QUERY)
 		return START_MALFORMED;
-	m = (PbGetRequestsPayload *) q->payload;
 	q->sql = call->proc->id == PROC_GET_PENDING_FRIENDSHIP_REQUESTS ? sql_pending_requests
 																	: sql_sent_requests;
 	q->nparams = 3;
 	q->params[0] = me;
-	list_params(
-		call, q, 1, &limits_requests,
-		m->_pagination_case ==
-			DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDSHIP_REQUESTS_PAYLOAD___PAGINATION_PAGINATION,
-		m->pagination);
+	list_params(call, q, 1, &limits_requests);
 	return START_QUERY;
 }
 
@@ -499,22 +541,18 @@ reply_requests(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *le
 	static const PbRequestEntry entry_init =
 		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_REQUEST_RESPONSE__INIT;
 	SocialProfile	*profiles = NULL;
-	PbRequestEntry	*entries = NULL;
-	PbRequestEntry **ptrs = NULL;
+	PbRequestEntry	*entries;
+	PbRequestEntry **ptrs;
 	int64_t			 total = 0;
 	int				 n = list_rows(res, COL_EXTRA + 3, &total);
 	int				 rc = -1;
 
 	if (n < 0)
 		return -1;
-	if (n > 0)
-	{
-		profiles = calloc((size_t) n, sizeof(*profiles));
-		entries = calloc((size_t) n, sizeof(*entries));
-		ptrs = calloc((size_t) n, sizeof(*ptrs));
-		if (profiles == NULL || entries == NULL || ptrs == NULL)
-			goto done;
-	}
+	if (list_arrays(n, sizeof(*entries), (void **) &entries, (void ***) &ptrs) != 0)
+		goto done;
+	if (n > 0 && (profiles = calloc((size_t) n, sizeof(*profiles))) == NULL)
+		goto done;
 	for (int i = 0; i < n; i++)
 	{
 		social_pb_profile(&profiles[i], res, i, 0);
@@ -526,12 +564,10 @@ reply_requests(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *le
 		entries[i]._message_case =
 			DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_REQUEST_RESPONSE___MESSAGE_MESSAGE;
 		entries[i].message = social_pb_text(res, i, COL_EXTRA + 2);
-		ptrs[i] = &entries[i];
 	}
 	requests.n_requests = (size_t) n;
 	requests.requests = ptrs;
-	pagination.total = social_pb_int32(total);
-	pagination.page = social_pb_page(call->limit, call->offset);
+	list_pagination(&pagination, call, total);
 	r.response_case =
 		DECENTRALAND__SOCIAL_SERVICE__V2__PAGINATED_FRIENDSHIP_REQUESTS_RESPONSE__RESPONSE_REQUESTS;
 	r.requests = &requests;
@@ -551,63 +587,14 @@ static StartStatus
 start_get_blocked_users(FriendsCall *call, FriendsQuery *q, const uint8_t *payload, size_t len,
 						const char *me)
 {
-	PbBlockedPayload *m;
-
 	if (unpack(call, q, &decentraland__social_service__v2__get_blocked_users_payload__descriptor,
 			   payload, len) != START_QUERY)
 		return START_MALFORMED;
-	m = (PbBlockedPayload *) q->payload;
 	q->sql = sql_blocked_users;
 	q->nparams = 3;
 	q->params[0] = me;
-	list_params(
-		call, q, 1, &limits_blocked,
-		m->_pagination_case ==
-			DECENTRALAND__SOCIAL_SERVICE__V2__GET_BLOCKED_USERS_PAYLOAD___PAGINATION_PAGINATION,
-		m->pagination);
+	list_params(call, q, 1, &limits_blocked);
 	return START_QUERY;
-}
-
-static int
-reply_blocked_users(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
-{
-	Decentraland__SocialService__V2__GetBlockedUsersResponse r =
-		DECENTRALAND__SOCIAL_SERVICE__V2__GET_BLOCKED_USERS_RESPONSE__INIT;
-	PbPaginatedResponse	   pagination = DECENTRALAND__SOCIAL_SERVICE__V2__PAGINATED_RESPONSE__INIT;
-	SocialBlockedProfile  *profiles = NULL;
-	PbBlockedUserProfile **ptrs = NULL;
-	int64_t				   total = 0;
-	int					   n = list_rows(res, COL_EXTRA + 1, &total);
-	int					   rc = -1;
-
-	if (n < 0)
-		return -1;
-	if (n > 0)
-	{
-		profiles = calloc((size_t) n, sizeof(*profiles));
-		ptrs = calloc((size_t) n, sizeof(*ptrs));
-		if (profiles == NULL || ptrs == NULL)
-			goto done;
-	}
-	for (int i = 0; i < n; i++)
-	{
-		social_pb_blocked_profile(&profiles[i], res, i, 0);
-		profiles[i].msg._blocked_at_case =
-			DECENTRALAND__SOCIAL_SERVICE__V2__BLOCKED_USER_PROFILE___BLOCKED_AT_BLOCKED_AT;
-		profiles[i].msg.blocked_at = social_pb_int64(res, i, COL_EXTRA);
-		ptrs[i] = &profiles[i].msg;
-	}
-	pagination.total = social_pb_int32(total);
-	pagination.page = social_pb_page(call->limit, call->offset);
-	r.n_profiles = (size_t) n;
-	r.profiles = ptrs;
-	r.pagination_data = &pagination;
-	*out = social_pb_pack(&r.base, len);
-	rc = *out ? 0 : -1;
-done:
-	free(ptrs);
-	free(profiles);
-	return rc;
 }
 
 /* ---- UpsertFriendship */
@@ -680,8 +667,6 @@ start_upsert_friendship(FriendsCall *call, FriendsQuery *q, const uint8_t *paylo
 static int
 reply_upsert_friendship(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
 {
-	Decentraland__SocialService__V2__UpsertFriendshipResponse r =
-		DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_FRIENDSHIP_RESPONSE__INIT;
 	Decentraland__SocialService__V2__UpsertFriendshipResponse__Accepted accepted =
 		DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_FRIENDSHIP_RESPONSE__ACCEPTED__INIT;
 	SocialProfile profile;
@@ -696,11 +681,8 @@ reply_upsert_friendship(FriendsCall *call, const PGresult *res, uint8_t **out, s
 	accepted._message_case =
 		DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_FRIENDSHIP_RESPONSE__ACCEPTED___MESSAGE_MESSAGE;
 	accepted.message = social_pb_text(res, 0, 9);
-	r.response_case =
-		DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_FRIENDSHIP_RESPONSE__RESPONSE_ACCEPTED;
-	r.accepted = &accepted;
-	*out = social_pb_pack(&r.base, len);
-	return *out ? 0 : -1;
+	return reply_one(&decentraland__social_service__v2__upsert_friendship_response__descriptor,
+					 "accepted", &accepted.base, out, len);
 }
 
 /* ---- GetFriendshipStatus */
@@ -730,8 +712,6 @@ start_friendship_status(FriendsCall *call, FriendsQuery *q, const uint8_t *paylo
 static int
 reply_friendship_status(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
 {
-	Decentraland__SocialService__V2__GetFriendshipStatusResponse r =
-		DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDSHIP_STATUS_RESPONSE__INIT;
 	Decentraland__SocialService__V2__GetFriendshipStatusResponse__Ok ok =
 		DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDSHIP_STATUS_RESPONSE__OK__INIT;
 	int status;
@@ -742,11 +722,8 @@ reply_friendship_status(FriendsCall *call, const PGresult *res, uint8_t **out, s
 	if (status < 0)
 		return -1;
 	ok.status = (Decentraland__SocialService__V2__FriendshipStatus) status;
-	r.response_case =
-		DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDSHIP_STATUS_RESPONSE__RESPONSE_ACCEPTED;
-	r.accepted = &ok;
-	*out = social_pb_pack(&r.base, len);
-	return *out ? 0 : -1;
+	return reply_one(&decentraland__social_service__v2__get_friendship_status_response__descriptor,
+					 "accepted", &ok.base, out, len);
 }
 
 /* ---- BlockUser, UnblockUser */
@@ -806,8 +783,6 @@ reply_block(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
 	social_pb_blocked_profile(&profile, res, 0, 0);
 	if (call->proc->id == PROC_BLOCK_USER)
 	{
-		Decentraland__SocialService__V2__BlockUserResponse r =
-			DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_USER_RESPONSE__INIT;
 		Decentraland__SocialService__V2__BlockUserResponse__Ok ok =
 			DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_USER_RESPONSE__OK__INIT;
 
@@ -815,24 +790,19 @@ reply_block(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
 			DECENTRALAND__SOCIAL_SERVICE__V2__BLOCKED_USER_PROFILE___BLOCKED_AT_BLOCKED_AT;
 		profile.msg.blocked_at = social_pb_int64(res, 0, 7);
 		ok.profile = &profile.msg;
-		r.response_case = DECENTRALAND__SOCIAL_SERVICE__V2__BLOCK_USER_RESPONSE__RESPONSE_OK;
-		r.ok = &ok;
-		*out = social_pb_pack(&r.base, len);
+		return reply_one(&decentraland__social_service__v2__block_user_response__descriptor, "ok",
+						 &ok.base, out, len);
 	}
 	else
 	{
 		/* Unblocked: no blocked_at, as the reference answers. */
-		Decentraland__SocialService__V2__UnblockUserResponse r =
-			DECENTRALAND__SOCIAL_SERVICE__V2__UNBLOCK_USER_RESPONSE__INIT;
 		Decentraland__SocialService__V2__UnblockUserResponse__Ok ok =
 			DECENTRALAND__SOCIAL_SERVICE__V2__UNBLOCK_USER_RESPONSE__OK__INIT;
 
 		ok.profile = &profile.msg;
-		r.response_case = DECENTRALAND__SOCIAL_SERVICE__V2__UNBLOCK_USER_RESPONSE__RESPONSE_OK;
-		r.ok = &ok;
-		*out = social_pb_pack(&r.base, len);
+		return reply_one(&decentraland__social_service__v2__unblock_user_response__descriptor, "ok",
+						 &ok.base, out, len);
 	}
-	return *out ? 0 : -1;
 }
 
 /* ---- GetBlockingStatus */
@@ -909,8 +879,6 @@ start_get_settings(FriendsCall *call, FriendsQuery *q, const uint8_t *payload, s
 static int
 reply_get_settings(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
 {
-	Decentraland__SocialService__V2__GetSocialSettingsResponse r =
-		DECENTRALAND__SOCIAL_SERVICE__V2__GET_SOCIAL_SETTINGS_RESPONSE__INIT;
 	Decentraland__SocialService__V2__GetSocialSettingsResponse__Ok ok =
 		DECENTRALAND__SOCIAL_SERVICE__V2__GET_SOCIAL_SETTINGS_RESPONSE__OK__INIT;
 	PbSocialSettings settings = DECENTRALAND__SOCIAL_SERVICE__V2__SOCIAL_SETTINGS__INIT;
@@ -918,10 +886,8 @@ reply_get_settings(FriendsCall *call, const PGresult *res, uint8_t **out, size_t
 	if (social_pb_settings(&settings, res) != 0)
 		return -1;
 	ok.settings = &settings;
-	r.response_case = DECENTRALAND__SOCIAL_SERVICE__V2__GET_SOCIAL_SETTINGS_RESPONSE__RESPONSE_OK;
-	r.ok = &ok;
-	*out = social_pb_pack(&r.base, len);
-	return *out ? 0 : -1;
+	return reply_one(&decentraland__social_service__v2__get_social_settings_response__descriptor,
+					 "ok", &ok.base, out, len);
 }
 
 /* The text of a set enum field, NULL (keep) when unset; START_INVALID for a value the protocol
@@ -981,17 +947,12 @@ start_upsert_settings(FriendsCall *call, FriendsQuery *q, const uint8_t *payload
 static int
 reply_upsert_settings(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
 {
-	Decentraland__SocialService__V2__UpsertSocialSettingsResponse r =
-		DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_SOCIAL_SETTINGS_RESPONSE__INIT;
 	PbSocialSettings settings = DECENTRALAND__SOCIAL_SERVICE__V2__SOCIAL_SETTINGS__INIT;
 
 	if (social_pb_settings(&settings, res) != 0)
 		return -1;
-	r.response_case =
-		DECENTRALAND__SOCIAL_SERVICE__V2__UPSERT_SOCIAL_SETTINGS_RESPONSE__RESPONSE_OK;
-	r.ok = &settings;
-	*out = social_pb_pack(&r.base, len);
-	return *out ? 0 : -1;
+	return reply_one(&decentraland__social_service__v2__upsert_social_settings_response__descriptor,
+					 "ok", &settings.base, out, len);
 }
 
 /* ---- GetPrivateMessagesSettings */
@@ -1034,29 +995,23 @@ start_private_messages_settings(FriendsCall *call, FriendsQuery *q, const uint8_
 static int
 reply_private_messages_settings(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *len)
 {
-	Decentraland__SocialService__V2__GetPrivateMessagesSettingsResponse r =
-		DECENTRALAND__SOCIAL_SERVICE__V2__GET_PRIVATE_MESSAGES_SETTINGS_RESPONSE__INIT;
 	Decentraland__SocialService__V2__GetPrivateMessagesSettingsResponse__Ok ok =
 		DECENTRALAND__SOCIAL_SERVICE__V2__GET_PRIVATE_MESSAGES_SETTINGS_RESPONSE__OK__INIT;
 	static const PbPmEntry entry_init =
 		DECENTRALAND__SOCIAL_SERVICE__V2__GET_PRIVATE_MESSAGES_SETTINGS_RESPONSE__PRIVATE_MESSAGES_SETTINGS__INIT;
 	static const PbUser user_init = DECENTRALAND__SOCIAL_SERVICE__V2__USER__INIT;
 	int					n = PQntuples(res);
-	PbPmEntry		   *entries = NULL;
-	PbPmEntry		  **ptrs = NULL;
+	PbPmEntry		   *entries;
+	PbPmEntry		  **ptrs;
 	PbUser			   *users = NULL;
 	int					rc = -1;
 
 	if (PQnfields(res) < 3)
 		return -1;
-	if (n > 0)
-	{
-		entries = calloc((size_t) n, sizeof(*entries));
-		ptrs = calloc((size_t) n, sizeof(*ptrs));
-		users = calloc((size_t) n, sizeof(*users));
-		if (entries == NULL || ptrs == NULL || users == NULL)
-			goto done;
-	}
+	if (list_arrays(n, sizeof(*entries), (void **) &entries, (void ***) &ptrs) != 0)
+		goto done;
+	if (n > 0 && (users = calloc((size_t) n, sizeof(*users))) == NULL)
+		goto done;
 	for (int i = 0; i < n; i++)
 	{
 		int privacy = social_pb_setting_value(SOCIAL_SETTING_PRIVACY, social_pb_text(res, i, 1));
@@ -1070,15 +1025,12 @@ reply_private_messages_settings(FriendsCall *call, const PGresult *res, uint8_t 
 		entries[i].private_messages_privacy =
 			(Decentraland__SocialService__V2__PrivateMessagePrivacySetting) privacy;
 		entries[i].is_friend = social_pb_bool(res, i, 2);
-		ptrs[i] = &entries[i];
 	}
 	ok.n_settings = (size_t) n;
 	ok.settings = ptrs;
-	r.response_case =
-		DECENTRALAND__SOCIAL_SERVICE__V2__GET_PRIVATE_MESSAGES_SETTINGS_RESPONSE__RESPONSE_OK;
-	r.ok = &ok;
-	*out = social_pb_pack(&r.base, len);
-	rc = *out ? 0 : -1;
+	rc = reply_one(
+		&decentraland__social_service__v2__get_private_messages_settings_response__descriptor, "ok",
+		&ok.base, out, len);
 done:
 	free(users);
 	free(ptrs);
@@ -1090,8 +1042,9 @@ done:
 
 /* ---- The procedures (service.c's table points its unary rows here) */
 
-const Procedure procedures_get_friends = {start_get_friends, reply_friend_list, NULL};
-const Procedure procedures_get_mutual_friends = {start_get_mutual_friends, reply_friend_list, NULL};
+const Procedure procedures_get_friends = {start_get_friends, reply_profile_list, NULL};
+const Procedure procedures_get_mutual_friends = {start_get_mutual_friends, reply_profile_list,
+												 NULL};
 const Procedure procedures_get_pending_requests = {start_requests, reply_requests, NULL};
 const Procedure procedures_get_sent_requests = {start_requests, reply_requests, NULL};
 const Procedure procedures_upsert_friendship = {start_upsert_friendship, reply_upsert_friendship,
@@ -1100,7 +1053,7 @@ const Procedure procedures_get_friendship_status = {start_friendship_status,
 													reply_friendship_status, NULL};
 const Procedure procedures_block_user = {start_block, reply_block, "Cannot block yourself"};
 const Procedure procedures_unblock_user = {start_block, reply_block, "Cannot unblock yourself"};
-const Procedure procedures_get_blocked_users = {start_get_blocked_users, reply_blocked_users, NULL};
+const Procedure procedures_get_blocked_users = {start_get_blocked_users, reply_profile_list, NULL};
 const Procedure procedures_get_blocking_status = {start_blocking_status, reply_blocking_status,
 												  NULL};
 const Procedure procedures_get_social_settings = {start_get_settings, reply_get_settings, NULL};

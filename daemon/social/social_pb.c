@@ -129,22 +129,81 @@ read_color(PbColor3 *color, const PGresult *res, int row, int col)
 	return true;
 }
 
+/* The member of m for its singular field named field of type type, its oneof case set when it is
+ * in one; NULL when m has no such field. */
+static void *
+member(ProtobufCMessage *m, const char *field, ProtobufCType type)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
+
+	if (f == NULL || f->type != type || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return NULL;
+	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		*(uint32_t *) ((char *) m + f->quantifier_offset) = f->id;
+	return (char *) m + f->offset;
+}
+
+int
+social_pb_set_message(ProtobufCMessage *m, const char *field, const ProtobufCMessage *value)
+{
+	const ProtobufCMessage **p = member(m, field, PROTOBUF_C_TYPE_MESSAGE);
+
+	if (p == NULL)
+		return -1;
+	*p = value;
+	return 0;
+}
+
+const ProtobufCMessage *
+social_pb_get_message(const ProtobufCMessage *m, const char *field)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
+
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
+		return NULL;
+	if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		*(const uint32_t *) ((const char *) m + f->quantifier_offset) != f->id)
+		return NULL;
+	return *(const ProtobufCMessage *const *) ((const char *) m + f->offset);
+}
+
+int
+social_pb_set_repeated(ProtobufCMessage *m, const char *field, size_t n, void *items)
+{
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
+
+	if (f == NULL || f->label != PROTOBUF_C_LABEL_REPEATED)
+		return -1;
+	*(size_t *) ((char *) m + f->quantifier_offset) = n;
+	*(void **) ((char *) m + f->offset) = items;
+	return 0;
+}
+
+/* FriendProfile and BlockedUserProfile have the profile's fields under the same names but not at
+ * the same places (blocked_at comes before name_color): one filler for both, by name. */
+static void
+fill_profile(ProtobufCMessage *m, PbColor3 *color, const PGresult *res, int row, int col)
+{
+	*(char **) member(m, "address", PROTOBUF_C_TYPE_STRING) = social_pb_text(res, row, col);
+	*(char **) member(m, "name", PROTOBUF_C_TYPE_STRING) = social_pb_text(res, row, col + 1);
+	*(protobuf_c_boolean *) member(m, "has_claimed_name", PROTOBUF_C_TYPE_BOOL) =
+		social_pb_bool(res, row, col + 2);
+	*(char **) member(m, "profile_picture_url", PROTOBUF_C_TYPE_STRING) =
+		social_pb_text(res, row, col + 3);
+	if (read_color(color, res, row, col + 4))
+		(void) social_pb_set_message(m, "name_color", &color->base);
+}
+
 void
 social_pb_profile(SocialProfile *p, const PGresult *res, int row, int col)
 {
 	static const PbFriendProfile init = DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_PROFILE__INIT;
 
 	p->msg = init;
-	p->msg.address = social_pb_text(res, row, col);
-	p->msg.name = social_pb_text(res, row, col + 1);
-	p->msg.has_claimed_name = social_pb_bool(res, row, col + 2);
-	p->msg.profile_picture_url = social_pb_text(res, row, col + 3);
-	if (read_color(&p->color, res, row, col + 4))
-	{
-		p->msg._name_color_case =
-			DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_PROFILE___NAME_COLOR_NAME_COLOR;
-		p->msg.name_color = &p->color;
-	}
+	fill_profile(&p->msg.base, &p->color, res, row, col);
 }
 
 void
@@ -154,16 +213,7 @@ social_pb_blocked_profile(SocialBlockedProfile *p, const PGresult *res, int row,
 		DECENTRALAND__SOCIAL_SERVICE__V2__BLOCKED_USER_PROFILE__INIT;
 
 	p->msg = init;
-	p->msg.address = social_pb_text(res, row, col);
-	p->msg.name = social_pb_text(res, row, col + 1);
-	p->msg.has_claimed_name = social_pb_bool(res, row, col + 2);
-	p->msg.profile_picture_url = social_pb_text(res, row, col + 3);
-	if (read_color(&p->color, res, row, col + 4))
-	{
-		p->msg._name_color_case =
-			DECENTRALAND__SOCIAL_SERVICE__V2__BLOCKED_USER_PROFILE___NAME_COLOR_NAME_COLOR;
-		p->msg.name_color = &p->color;
-	}
+	fill_profile(&p->msg.base, &p->color, res, row, col);
 }
 
 static const struct
@@ -316,21 +366,14 @@ uint8_t *
 social_pb_pack_field(const ProtobufCMessageDescriptor *desc, const char *field,
 					 const ProtobufCMessage *value, size_t *len)
 {
-	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field_by_name(desc, field);
-	ProtobufCMessage *m;
-	uint8_t			 *buf;
+	ProtobufCMessage *m = calloc(1, desc->sizeof_message);
+	uint8_t			 *buf = NULL;
 
-	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
-		return NULL;
-	m = calloc(1, desc->sizeof_message);
 	if (m == NULL)
 		return NULL;
 	desc->message_init(m);
-	if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-		*(uint32_t *) ((char *) m + f->quantifier_offset) = f->id;
-	*(const ProtobufCMessage **) ((char *) m + f->offset) = value;
-	buf = social_pb_pack(m, len);
+	if (social_pb_set_message(m, field, value) == 0)
+		buf = social_pb_pack(m, len);
 	free(m);
 	return buf;
 }

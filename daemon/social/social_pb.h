@@ -120,6 +120,18 @@ char *social_pb_text_array(char *const *items, size_t n);
  * packs to zero bytes gets a one-byte allocation and *len = 0. */
 uint8_t *social_pb_pack(const ProtobufCMessage *m, size_t *len);
 
+/* Sets m's singular message field named field to value (borrowed), and its oneof case when it is
+ * in one; -1 when m has no such field. */
+int social_pb_set_message(ProtobufCMessage *m, const char *field, const ProtobufCMessage *value);
+
+/* m's singular message field named field: NULL when it is unset (a oneof or proto3 optional
+ * field whose case is another), NULL, or not a message field of m. */
+const ProtobufCMessage *social_pb_get_message(const ProtobufCMessage *m, const char *field);
+
+/* Sets m's repeated field named field to the n items (borrowed: an array of n pointers for a
+ * message or string field); -1 when m has no such repeated field. */
+int social_pb_set_repeated(ProtobufCMessage *m, const char *field, size_t n, void *items);
+
 /* Packs a message of type desc whose only set field is the message field named field, pointing
  * at value (its oneof case set too when it is in one), into a malloc'd buffer owned by the
  * caller. NULL when out of memory or when desc has no such singular message field. */

@@ -43,7 +43,9 @@
 #include <string.h>
 #include <uv.h>
 
+#include "lib/address.h"
 #include "lib/backoff.h"
+#include "lib/hashmap.h"
 #include "main/log.h"
 #include "main/metrics.h"
 #include "social/social_pb.h"
@@ -59,17 +61,14 @@ typedef enum SubKind
 	SUB_KIND_COUNT
 } SubKind;
 
-/* Lower-case 0x address + NUL, with room to spare. */
-#define ADDRESS_SIZE 48
-
 typedef struct EventsConn
 {
-	uint64_t		   conn_id;
-	char			   address[ADDRESS_SIZE];
-	bool			   active[SUB_KIND_COUNT];
-	uint32_t		   msg_no[SUB_KIND_COUNT];
-	struct EventsConn *id_next;	  /* chain in the by-id table */
-	struct EventsConn *addr_next; /* chain in the by-address table */
+	uint64_t	conn_id;
+	char		address[ADDRESS_LEN + 1];
+	bool		active[SUB_KIND_COUNT];
+	uint32_t	msg_no[SUB_KIND_COUNT];
+	HashmapLink id_link;   /* in ev.by_id */
+	HashmapLink addr_link; /* in ev.by_addr */
 } EventsConn;
 
 /* One stream to push an event to, collected before pushing (a push can close a connection). */
@@ -115,6 +114,20 @@ static const char sql_events_since[] =
 	"ON e.kind = 'friendship' AND e.action = 'request' AND p.address = e.actor "
 	"ORDER BY e.seq";
 
+/* ---- Subscription tables: one node per connection with a subscription, by id and by address */
+
+static size_t
+node_id_hash(const HashmapLink *l)
+{
+	return hashmap_hash_u64(HASHMAP_ENTRY(l, EventsConn, id_link)->conn_id);
+}
+
+static size_t
+node_addr_hash(const HashmapLink *l)
+{
+	return hashmap_hash_str(HASHMAP_ENTRY(l, EventsConn, addr_link)->address);
+}
+
 static struct
 {
 	PgPool		  *pg;		 /* borrowed */
@@ -127,88 +140,24 @@ static struct
 	uv_timer_t	   retry;
 	bool		   retry_ready; /* retry initialized */
 	unsigned	   retry_attempt;
-	EventsConn	 **by_id;
-	EventsConn	 **by_addr;
-	size_t		   nbuckets; /* both tables; a power of two */
-	size_t		   nodes;
+	Hashmap		   by_id;	/* EventsConn by conn_id */
+	Hashmap		   by_addr; /* EventsConn by address */
 	uint64_t	   subscriptions;
 	Target		  *targets; /* scratch for one delivery */
 	size_t		   targets_cap;
-} ev;
+} ev = {
+	.by_id = HASHMAP_INIT(TABLE_MIN_BUCKETS, node_id_hash),
+	.by_addr = HASHMAP_INIT(TABLE_MIN_BUCKETS, node_addr_hash),
+};
 
 static void catch_up(void);
-
-/* ---- Subscription tables */
-
-static size_t
-hash_id(uint64_t id)
-{
-	/* splitmix64's finalizer: ids are sequential, buckets should not be */
-	id ^= id >> 30;
-	id *= 0xbf58476d1ce4e5b9ULL;
-	id ^= id >> 27;
-	id *= 0x94d049bb133111ebULL;
-	id ^= id >> 31;
-	return (size_t) id;
-}
-
-static size_t
-hash_address(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-
-	for (; *s; s++)
-	{
-		h ^= (unsigned char) *s;
-		h *= 0x100000001b3ULL;
-	}
-	return (size_t) h;
-}
-
-/* Doubles both tables; on allocation failure they stay as they are (only longer chains). */
-static void
-tables_grow(void)
-{
-	size_t		 n = ev.nbuckets ? ev.nbuckets * 2 : TABLE_MIN_BUCKETS;
-	EventsConn **by_id = calloc(n, sizeof(*by_id));
-	EventsConn **by_addr = calloc(n, sizeof(*by_addr));
-
-	if (by_id == NULL || by_addr == NULL)
-	{
-		free(by_id);
-		free(by_addr);
-		return;
-	}
-	for (size_t i = 0; i < ev.nbuckets; i++)
-	{
-		for (EventsConn *e = ev.by_id[i], *next; e; e = next)
-		{
-			next = e->id_next;
-			e->id_next = by_id[hash_id(e->conn_id) & (n - 1)];
-			by_id[hash_id(e->conn_id) & (n - 1)] = e;
-		}
-		for (EventsConn *e = ev.by_addr[i], *next; e; e = next)
-		{
-			next = e->addr_next;
-			e->addr_next = by_addr[hash_address(e->address) & (n - 1)];
-			by_addr[hash_address(e->address) & (n - 1)] = e;
-		}
-	}
-	free(ev.by_id);
-	free(ev.by_addr);
-	ev.by_id = by_id;
-	ev.by_addr = by_addr;
-	ev.nbuckets = n;
-}
 
 static EventsConn *
 node_find(uint64_t conn_id)
 {
-	if (ev.nbuckets == 0)
-		return NULL;
-	for (EventsConn *e = ev.by_id[hash_id(conn_id) & (ev.nbuckets - 1)]; e; e = e->id_next)
-		if (e->conn_id == conn_id)
-			return e;
+	for (HashmapLink *l = hashmap_chain(&ev.by_id, hashmap_hash_u64(conn_id)); l; l = l->next)
+		if (HASHMAP_ENTRY(l, EventsConn, id_link)->conn_id == conn_id)
+			return HASHMAP_ENTRY(l, EventsConn, id_link);
 	return NULL;
 }
 
@@ -217,52 +166,27 @@ static EventsConn *
 node_add(uint64_t conn_id, const char *address)
 {
 	EventsConn *e;
-	size_t		b;
 
-	if (ev.nodes >= ev.nbuckets)
-		tables_grow();
-	if (ev.nbuckets == 0)
+	if (!hashmap_reserve(&ev.by_id) || !hashmap_reserve(&ev.by_addr))
 		return NULL;
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return NULL;
 	e->conn_id = conn_id;
 	strncpy(e->address, address, sizeof(e->address) - 1);
-	b = hash_id(conn_id) & (ev.nbuckets - 1);
-	e->id_next = ev.by_id[b];
-	ev.by_id[b] = e;
-	b = hash_address(e->address) & (ev.nbuckets - 1);
-	e->addr_next = ev.by_addr[b];
-	ev.by_addr[b] = e;
-	ev.nodes++;
+	hashmap_insert(&ev.by_id, &e->id_link);
+	hashmap_insert(&ev.by_addr, &e->addr_link);
 	return e;
 }
 
 static void
 node_remove(EventsConn *e)
 {
-	EventsConn **p;
-
-	for (p = &ev.by_id[hash_id(e->conn_id) & (ev.nbuckets - 1)]; *p; p = &(*p)->id_next)
-	{
-		if (*p == e)
-		{
-			*p = e->id_next;
-			break;
-		}
-	}
-	for (p = &ev.by_addr[hash_address(e->address) & (ev.nbuckets - 1)]; *p; p = &(*p)->addr_next)
-	{
-		if (*p == e)
-		{
-			*p = e->addr_next;
-			break;
-		}
-	}
+	hashmap_remove(&ev.by_id, &e->id_link);
+	hashmap_remove(&ev.by_addr, &e->addr_link);
 	for (int k = 0; k < SUB_KIND_COUNT; k++)
 		if (e->active[k])
 			ev.subscriptions--;
-	ev.nodes--;
 	free(e);
 }
 
@@ -285,10 +209,10 @@ static int
 collect_targets(const char *address, SubKind kind, size_t *n)
 {
 	*n = 0;
-	if (ev.nbuckets == 0)
-		return 0;
-	for (EventsConn *e = ev.by_addr[hash_address(address) & (ev.nbuckets - 1)]; e; e = e->addr_next)
+	for (HashmapLink *l = hashmap_chain(&ev.by_addr, hashmap_hash_str(address)); l; l = l->next)
 	{
+		const EventsConn *e = HASHMAP_ENTRY(l, EventsConn, addr_link);
+
 		if (!e->active[kind] || strcmp(e->address, address) != 0)
 			continue;
 		if (*n == ev.targets_cap)
@@ -378,13 +302,19 @@ deliver(const char *target, SubKind kind, const ProtobufCMessage *m)
 static bool
 has_subscribers(const char *address, SubKind kind)
 {
-	if (ev.nbuckets == 0)
-		return false;
-	for (EventsConn *e = ev.by_addr[hash_address(address) & (ev.nbuckets - 1)]; e; e = e->addr_next)
+	for (HashmapLink *l = hashmap_chain(&ev.by_addr, hashmap_hash_str(address)); l; l = l->next)
+	{
+		const EventsConn *e = HASHMAP_ENTRY(l, EventsConn, addr_link);
+
 		if (e->active[kind] && strcmp(e->address, address) == 0)
 			return true;
+	}
 	return false;
 }
+
+/* The friendship actions whose update carries the other user alone ({User user = 1}): the
+ * action is the name of its FriendshipUpdate field. */
+static const char *const user_only_actions[] = {"accept", "reject", "delete", "cancel", "block"};
 
 static void
 route_friendship(const PGresult *res, int row, const char *action, const char *target)
@@ -392,18 +322,18 @@ route_friendship(const PGresult *res, int row, const char *action, const char *t
 	PbFriendshipUpdate u = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__INIT;
 	Decentraland__SocialService__V2__FriendshipUpdate__RequestResponse request =
 		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__REQUEST_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__AcceptResponse accept =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__ACCEPT_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__RejectResponse reject =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__REJECT_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__DeleteResponse delete_ =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__DELETE_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__CancelResponse cancel =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__CANCEL_RESPONSE__INIT;
-	Decentraland__SocialService__V2__FriendshipUpdate__BlockResponse block =
-		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__BLOCK_RESPONSE__INIT;
+	union
+	{
+		ProtobufCMessage												  base;
+		Decentraland__SocialService__V2__FriendshipUpdate__AcceptResponse accept;
+		Decentraland__SocialService__V2__FriendshipUpdate__RejectResponse reject;
+		Decentraland__SocialService__V2__FriendshipUpdate__DeleteResponse delete_;
+		Decentraland__SocialService__V2__FriendshipUpdate__CancelResponse cancel;
+		Decentraland__SocialService__V2__FriendshipUpdate__BlockResponse  block;
+	} only_user;
 	PbUser		  user = DECENTRALAND__SOCIAL_SERVICE__V2__USER__INIT;
 	SocialProfile profile;
+	bool		  known = false;
 
 	if (!has_subscribers(target, SUB_FRIENDSHIP))
 		return;
@@ -423,38 +353,24 @@ route_friendship(const PGresult *res, int row, const char *action, const char *t
 		}
 		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_REQUEST;
 		u.request = &request;
+		known = true;
 	}
-	else if (strcmp(action, "accept") == 0)
+	for (size_t i = 0; !known && i < sizeof(user_only_actions) / sizeof(user_only_actions[0]); i++)
 	{
-		accept.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_ACCEPT;
-		u.accept = &accept;
+		const ProtobufCFieldDescriptor	 *f;
+		const ProtobufCMessageDescriptor *d;
+
+		if (strcmp(action, user_only_actions[i]) != 0)
+			continue;
+		f = protobuf_c_message_descriptor_get_field_by_name(u.base.descriptor, action);
+		d = f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE ? f->descriptor : NULL;
+		if (d == NULL || d->sizeof_message > sizeof(only_user))
+			break;
+		d->message_init(&only_user.base);
+		known = social_pb_set_message(&only_user.base, "user", &user.base) == 0 &&
+				social_pb_set_message(&u.base, action, &only_user.base) == 0;
 	}
-	else if (strcmp(action, "reject") == 0)
-	{
-		reject.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_REJECT;
-		u.reject = &reject;
-	}
-	else if (strcmp(action, "delete") == 0)
-	{
-		delete_.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_DELETE;
-		u.delete_ = &delete_;
-	}
-	else if (strcmp(action, "cancel") == 0)
-	{
-		cancel.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_CANCEL;
-		u.cancel = &cancel;
-	}
-	else if (strcmp(action, "block") == 0)
-	{
-		block.user = &user;
-		u.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_BLOCK;
-		u.block = &block;
-	}
-	else
+	if (!known)
 	{
 		log_warn("events: unknown friendship action \"%s\" skipped", action);
 		return;
@@ -693,7 +609,7 @@ stream_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc, SubKind kind)
 
 	if (rpc == NULL)
 		return;
-	if (address[0] == '\0' || strlen(address) >= ADDRESS_SIZE)
+	if (!address_valid(address))
 	{
 		/* Streams exist only after authentication; refuse anything else plainly. */
 		if (rpc_stream_end(rpc, msg_no) != 0)
@@ -741,6 +657,7 @@ stream_closed(Conn *c, uint32_t msg_no, SubKind kind)
 		sub_drop(e, kind);
 }
 
+/* The door's stream callbacks carry no argument: each kind has its own four one-line entries. */
 static void
 friendship_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 {
@@ -788,20 +705,10 @@ void
 updates_shutdown(void)
 {
 	ev.shutdown = true;
-	for (size_t i = 0; i < ev.nbuckets; i++)
-	{
-		for (EventsConn *e = ev.by_id[i], *next; e; e = next)
-		{
-			next = e->id_next;
-			free(e);
-		}
-	}
-	free(ev.by_id);
-	free(ev.by_addr);
-	ev.by_id = NULL;
-	ev.by_addr = NULL;
-	ev.nbuckets = 0;
-	ev.nodes = 0;
+	for (HashmapLink *l; (l = hashmap_pop(&ev.by_id)) != NULL;)
+		free(HASHMAP_ENTRY(l, EventsConn, id_link));
+	hashmap_free(&ev.by_id);
+	hashmap_free(&ev.by_addr);
 	ev.subscriptions = 0;
 	free(ev.targets);
 	ev.targets = NULL;

@@ -63,7 +63,6 @@
 #include "store/redis_client.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -78,6 +77,7 @@
 
 #include "lib/backoff.h"
 #include "lib/hex.h"
+#include "lib/url.h"
 #include "main/log.h"
 #include "main/metrics.h"
 
@@ -283,12 +283,7 @@ redis_client_url_decode(const char *src, size_t n, char *dst, size_t cap)
 static bool
 redis_client_host_name_ok(const char *s, size_t n)
 {
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char) s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_')
-			return false;
-	return true;
+	return n > 0 && n <= 253 && url_host_span(s, s + n) == n;
 }
 
 /* Digits only, value in [min, max]; -1 otherwise. */
@@ -311,9 +306,10 @@ redis_client_parse_number(const char *s, size_t n, long min, long max)
 int
 redis_client_url_parse(const char *url, RedisClientAddress *out, char *err, size_t errlen)
 {
-	const char *p, *auth_end, *at, *host, *rest, *colon;
-	size_t		host_len;
-	long		v;
+	static const char *const schemes[] = {"rediss", "redis"};
+	const char				*p, *auth_end, *at, *rest, *colon;
+	UrlAuthority			 a;
+	long					 v;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -323,12 +319,16 @@ redis_client_url_parse(const char *url, RedisClientAddress *out, char *err, size
 	out->port = REDIS_CLIENT_DEFAULT_PORT;
 	if (url == NULL || url[0] == '\0')
 		return redis_client_url_error(err, errlen, "empty URL");
-	if (strncasecmp(url, "rediss://", 9) == 0)
-		return redis_client_url_error(err, errlen,
-									  "rediss:// (TLS) is not supported; use redis://");
-	if (strncasecmp(url, "redis://", 8) != 0)
-		return redis_client_url_error(err, errlen, "the URL must start with redis://");
-	p = url + 8;
+	switch (url_scheme(url, schemes, 2, &p))
+	{
+		case 0:
+			return redis_client_url_error(err, errlen,
+										  "rediss:// (TLS) is not supported; use redis://");
+		case 1:
+			break;
+		default:
+			return redis_client_url_error(err, errlen, "the URL must start with redis://");
+	}
 	for (const char *q = p; *q != '\0'; q++)
 	{
 		if (*q == '?' || *q == '#')
@@ -361,46 +361,38 @@ redis_client_url_parse(const char *url, RedisClientAddress *out, char *err, size
 		p = at + 1;
 	}
 
-	if (*p == '[')
+	if (url_authority(p, auth_end, &a) != 0)
+		return redis_client_url_error(err, errlen, "unclosed '[' in the host");
+	if (a.bracketed)
 	{
-		const char *close = memchr(p, ']', (size_t) (auth_end - p));
-		char		probe[sizeof(struct in6_addr)];
-
-		if (close == NULL)
-			return redis_client_url_error(err, errlen, "unclosed '[' in the host");
-		host = p + 1;
-		host_len = (size_t) (close - host);
-		if (host_len == 0 || host_len >= sizeof(out->host))
+		if (a.host_len == 0 || a.host_len >= sizeof(out->host))
 			return redis_client_url_error(err, errlen, "bad IPv6 address");
-		memcpy(out->host, host, host_len);
-		out->host[host_len] = '\0';
-		if (inet_pton(AF_INET6, out->host, probe) != 1)
+		memcpy(out->host, a.host, a.host_len);
+		out->host[a.host_len] = '\0';
+		if (!url_ipv6(out->host))
 			return redis_client_url_error(err, errlen, "bad IPv6 address '%s'", out->host);
-		rest = close + 1;
-		if (rest < auth_end && *rest != ':')
+		if (a.after_host < auth_end && *a.after_host != ':')
 			return redis_client_url_error(err, errlen, "unexpected text after the IPv6 address");
 	}
 	else
 	{
+		/* The host is what comes before the port's ':', whatever it holds, for the message. */
 		colon = memchr(p, ':', (size_t) (auth_end - p));
 		rest = colon != NULL ? colon : auth_end;
-		host = p;
-		host_len = (size_t) (rest - p);
-		if (host_len == 0)
+		if (rest == p)
 			return redis_client_url_error(err, errlen, "no host");
-		if (!redis_client_host_name_ok(host, host_len))
+		if (a.after_host != rest || !redis_client_host_name_ok(a.host, a.host_len))
 			return redis_client_url_error(err, errlen, "bad host '%.*s'",
-										  (int) (host_len > 64 ? 64 : host_len), host);
-		memcpy(out->host, host, host_len);
-		out->host[host_len] = '\0';
+										  (int) (rest - p > 64 ? 64 : rest - p), p);
+		memcpy(out->host, a.host, a.host_len);
+		out->host[a.host_len] = '\0';
 	}
-	if (rest < auth_end)
+	if (a.has_port)
 	{
-		/* rest points at ':' */
-		v = redis_client_parse_number(rest + 1, (size_t) (auth_end - rest - 1), 1, 65535);
-		if (v < 0)
+		/* Digits only, up to the '/' (or the end), at most 10 of them. */
+		if (a.port < 0 || a.end != auth_end || a.port_digits > 10)
 			return redis_client_url_error(err, errlen, "bad port (1..65535)");
-		out->port = (int) v;
+		out->port = (int) a.port;
 	}
 
 	if (*auth_end == '/' && auth_end[1] != '\0')

@@ -187,14 +187,155 @@ test_pack_field_refuses(void **state)
 		&closed.base, &len));
 }
 
+/* A result with the seven profile columns at col 0 (and one more column before for col 1). */
+static PGresult *
+profile_result(int col, const char *const values[7])
+{
+	PGresAttDesc attrs[8];
+	PGresult	*res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+
+	assert_non_null(res);
+	memset(attrs, 0, sizeof(attrs));
+	for (int i = 0; i < col + 7; i++)
+	{
+		attrs[i].name = (char *) "c";
+		attrs[i].format = 0;
+	}
+	assert_true(PQsetResultAttrs(res, col + 7, attrs));
+	for (int i = 0; i < 7; i++)
+		assert_true(PQsetvalue(res, 0, col + i, (char *) values[i],
+							   values[i] ? (int) strlen(values[i]) : -1)); /* -1: NULL */
+	return res;
+}
+
+static void
+test_profiles(void **state)
+{
+	static const struct
+	{
+		const char *values[7];
+		bool		color;
+	} cases[] = {
+		{{"0xabc", "Ann", "t", "https://p/a.png", "0.5", "0.25", "1"}, true},
+		{{"0xdef", "Bob", "f", "", NULL, NULL, NULL}, false},
+		{{"0x123", NULL, NULL, NULL, NULL, NULL, NULL}, false}, /* no profile row */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (int col = 0; col < 2; col++)
+		{
+			PGresult			*res = profile_result(col, cases[i].values);
+			SocialProfile		 p;
+			SocialBlockedProfile b;
+			const char *const	*v = cases[i].values;
+
+			social_pb_profile(&p, res, 0, col);
+			social_pb_blocked_profile(&b, res, 0, col);
+			assert_string_equal(p.msg.address, v[0]);
+			assert_string_equal(b.msg.address, v[0]);
+			assert_string_equal(p.msg.name, v[1] ? v[1] : "");
+			assert_string_equal(b.msg.name, v[1] ? v[1] : "");
+			assert_int_equal(p.msg.has_claimed_name, v[2] && v[2][0] == 't');
+			assert_int_equal(b.msg.has_claimed_name, v[2] && v[2][0] == 't');
+			assert_string_equal(p.msg.profile_picture_url, v[3] ? v[3] : "");
+			assert_string_equal(b.msg.profile_picture_url, v[3] ? v[3] : "");
+			assert_int_equal(
+				b.msg._blocked_at_case,
+				DECENTRALAND__SOCIAL_SERVICE__V2__BLOCKED_USER_PROFILE___BLOCKED_AT__NOT_SET);
+			if (cases[i].color)
+			{
+				assert_int_equal(
+					p.msg._name_color_case,
+					DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_PROFILE___NAME_COLOR_NAME_COLOR);
+				assert_int_equal(
+					b.msg._name_color_case,
+					DECENTRALAND__SOCIAL_SERVICE__V2__BLOCKED_USER_PROFILE___NAME_COLOR_NAME_COLOR);
+				assert_ptr_equal(p.msg.name_color, &p.color);
+				assert_ptr_equal(b.msg.name_color, &b.color);
+				assert_true(p.color.r == 0.5f && p.color.g == 0.25f && p.color.b == 1.0f);
+				assert_true(b.color.r == 0.5f && b.color.g == 0.25f && b.color.b == 1.0f);
+			}
+			else
+			{
+				assert_int_equal(
+					p.msg._name_color_case,
+					DECENTRALAND__SOCIAL_SERVICE__V2__FRIEND_PROFILE___NAME_COLOR__NOT_SET);
+				assert_int_equal(
+					b.msg._name_color_case,
+					DECENTRALAND__SOCIAL_SERVICE__V2__BLOCKED_USER_PROFILE___NAME_COLOR__NOT_SET);
+			}
+			PQclear(res);
+		}
+}
+
+/* Every user-only friendship update set by name packs like the one built by hand. */
+static void
+test_set_message(void **state)
+{
+	Decentraland__SocialService__V2__User user = DECENTRALAND__SOCIAL_SERVICE__V2__USER__INIT;
+	Decentraland__SocialService__V2__FriendshipUpdate__AcceptResponse by_hand_sub =
+		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__ACCEPT_RESPONSE__INIT;
+	Decentraland__SocialService__V2__FriendshipUpdate by_hand =
+		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__INIT;
+	Decentraland__SocialService__V2__FriendshipUpdate u =
+		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__INIT;
+	Decentraland__SocialService__V2__FriendshipUpdate__AcceptResponse sub =
+		DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__ACCEPT_RESPONSE__INIT;
+	uint8_t *a, *b;
+	size_t	 alen = 0, blen = 0;
+
+	user.address = "0xabc";
+	by_hand_sub.user = &user;
+	by_hand.update_case = DECENTRALAND__SOCIAL_SERVICE__V2__FRIENDSHIP_UPDATE__UPDATE_ACCEPT;
+	by_hand.accept = &by_hand_sub;
+	assert_int_equal(social_pb_set_message(&sub.base, "user", &user.base), 0);
+	assert_int_equal(social_pb_set_message(&u.base, "accept", &sub.base), 0);
+	a = social_pb_pack(&by_hand.base, &alen);
+	b = social_pb_pack(&u.base, &blen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
+	free(a);
+	free(b);
+	/* not a message field, not a field */
+	assert_int_equal(social_pb_set_message(&user.base, "address", &sub.base), -1);
+	assert_int_equal(social_pb_set_message(&u.base, "nope", &sub.base), -1);
+}
+
+/* Reading an optional message field by name, and setting a repeated one. */
+static void
+test_get_and_repeated(void **state)
+{
+	Decentraland__SocialService__V2__GetFriendsPayload m =
+		DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDS_PAYLOAD__INIT;
+	Decentraland__SocialService__V2__Pagination p =
+		DECENTRALAND__SOCIAL_SERVICE__V2__PAGINATION__INIT;
+	Decentraland__SocialService__V2__GetBlockingStatusResponse r =
+		DECENTRALAND__SOCIAL_SERVICE__V2__GET_BLOCKING_STATUS_RESPONSE__INIT;
+	char *list[] = {"0xa", "0xb"};
+
+	assert_null(social_pb_get_message(&m.base, "pagination")); /* unset */
+	m.pagination = &p; /* a pointer without its case is still unset */
+	assert_null(social_pb_get_message(&m.base, "pagination"));
+	m._pagination_case =
+		DECENTRALAND__SOCIAL_SERVICE__V2__GET_FRIENDS_PAYLOAD___PAGINATION_PAGINATION;
+	assert_ptr_equal(social_pb_get_message(&m.base, "pagination"), &p.base);
+	assert_null(social_pb_get_message(&m.base, "nope"));
+
+	assert_int_equal(social_pb_set_repeated(&r.base, "blocked_users", 2, list), 0);
+	assert_int_equal(r.n_blocked_users, 2);
+	assert_ptr_equal(r.blocked_users, list);
+	assert_int_equal(social_pb_set_repeated(&r.base, "nope", 2, list), -1);
+	assert_int_equal(social_pb_set_repeated(&p.base, "limit", 2, list), -1); /* not repeated */
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pack_error_table),
-		cmocka_unit_test(test_pack_error_bytes),
-		cmocka_unit_test(test_stream_closed),
-		cmocka_unit_test(test_pack_field_refuses),
+		cmocka_unit_test(test_pack_error_table), cmocka_unit_test(test_pack_error_bytes),
+		cmocka_unit_test(test_stream_closed),	 cmocka_unit_test(test_pack_field_refuses),
+		cmocka_unit_test(test_profiles),		 cmocka_unit_test(test_set_message),
+		cmocka_unit_test(test_get_and_repeated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
