@@ -14,9 +14,6 @@
 
 #include "lib/address.h"
 
-/* The old name, kept only until door/ws.c (being reworked on another branch) says ADDRESS_LEN. */
-#define AUTH_ADDRESS_LEN ADDRESS_LEN
-
 /* The largest first frame auth_verify reads; a larger one is AUTH_NOT_JSON. A real one is about
  * 1.5 KB, so a connection can be refused as soon as its first frame announces more. */
 #define AUTH_FRAME_MAX (64 * 1024)

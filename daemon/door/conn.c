@@ -45,6 +45,7 @@
 #include <time.h>
 
 #include "door/auth.h"
+#include "lib/hashmap.h"
 #include "main/log.h"
 #include "main/metrics.h"
 
@@ -95,11 +96,11 @@ struct Conn
 	bool			listed;	  /* in the id table and the live list */
 	bool			in_auth_fifo;
 	bool			authenticated; /* reached READY once */
-	char			address[AUTH_ADDRESS_LEN + 1];
+	char			address[ADDRESS_LEN + 1];
 	char			peer[64];
-	RpcSession	   *rpc; /* owned; created at READY */
-	AuthJob		   *job; /* in flight on the thread pool, or NULL */
-	Conn		   *hash_next;
+	RpcSession	   *rpc;	 /* owned; created at READY */
+	AuthJob		   *job;	 /* in flight on the thread pool, or NULL */
+	HashmapLink		id_link; /* in table.ids */
 	Conn		   *live_prev, *live_next;
 	Conn		   *auth_prev, *auth_next;
 	uint64_t		auth_deadline; /* uv_now() ms */
@@ -125,7 +126,7 @@ struct AuthJob
 	Conn	   *conn; /* NULL once the connection is gone */
 	AuthOptions opt;
 	AuthStatus	status;
-	char		address[AUTH_ADDRESS_LEN + 1];
+	char		address[ADDRESS_LEN + 1];
 	size_t		len;
 	char		frame[];
 };
@@ -167,8 +168,7 @@ typedef struct ConnTable
 	RpcHooks		   hooks;
 	uv_timer_t		   auth_timer;
 	uv_timer_t		   keepalive_timer;
-	Conn			 **buckets; /* id table, chained */
-	size_t			   bucket_mask;
+	Hashmap			   ids; /* Conn by id: the listed connections */
 	Conn			  *live_head;
 	Conn			  *auth_head, *auth_tail;
 	size_t			   open_count;		/* Conn objects alive */
@@ -240,19 +240,17 @@ queue_clear(FrameQueue *q)
 }
 
 static size_t
-id_bucket(uint64_t id)
+conn_hash(const HashmapLink *l)
 {
-	/* Ids are sequential: a multiplicative hash spreads them over the buckets. */
-	return (size_t) ((id * 0x9E3779B97F4A7C15ull) >> 20) & table.bucket_mask;
+	return hashmap_hash_u64(HASHMAP_ENTRY(l, Conn, id_link)->id);
 }
 
 static void
 conn_list(Conn *c)
 {
-	size_t b = id_bucket(c->id);
-
-	c->hash_next = table.buckets[b];
-	table.buckets[b] = c;
+	/* conn_table_create made a bucket per admitted connection (up to 2^20): no growth here. */
+	(void) hashmap_reserve(&table.ids);
+	hashmap_insert(&table.ids, &c->id_link);
 	c->live_prev = NULL;
 	c->live_next = table.live_head;
 	if (table.live_head)
@@ -264,18 +262,9 @@ conn_list(Conn *c)
 static void
 conn_unlist(Conn *c)
 {
-	Conn **pp;
-
 	if (!c->listed)
 		return;
-	for (pp = &table.buckets[id_bucket(c->id)]; *pp; pp = &(*pp)->hash_next)
-	{
-		if (*pp == c)
-		{
-			*pp = c->hash_next;
-			break;
-		}
-	}
+	hashmap_remove(&table.ids, &c->id_link);
 	if (c->live_prev)
 		c->live_prev->live_next = c->live_next;
 	else
@@ -423,9 +412,9 @@ conn_lookup(uint64_t id)
 {
 	if (!table.active)
 		return NULL;
-	for (Conn *c = table.buckets[id_bucket(id)]; c; c = c->hash_next)
-		if (c->id == id)
-			return c;
+	for (HashmapLink *l = hashmap_chain(&table.ids, hashmap_hash_u64(id)); l; l = l->next)
+		if (HASHMAP_ENTRY(l, Conn, id_link)->id == id)
+			return HASHMAP_ENTRY(l, Conn, id_link);
 	return NULL;
 }
 
@@ -721,7 +710,7 @@ conn_authenticated(Conn *c, const char *address)
 	Frame *f;
 
 	memcpy(c->address, address, sizeof(c->address));
-	c->address[AUTH_ADDRESS_LEN] = '\0';
+	c->address[ADDRESS_LEN] = '\0';
 	c->rpc = rpc_session_create(table.opts->app->module, &table.hooks, c, &table.opts->rpc);
 	if (!c->rpc)
 	{
@@ -1001,10 +990,10 @@ conn_table_create(uv_loop_t *loop, const ConnOptions *opts)
 	memset(&table, 0, sizeof(table));
 	while (buckets < (size_t) opts->max_connections && buckets < ((size_t) 1 << 20))
 		buckets <<= 1;
-	table.buckets = calloc(buckets, sizeof(Conn *));
-	if (!table.buckets)
+	/* One bucket per admitted connection from the start: no rehash under a connection storm. */
+	hashmap_init(&table.ids, buckets, conn_hash);
+	if (!hashmap_reserve(&table.ids))
 		return -1;
-	table.bucket_mask = buckets - 1;
 	table.loop = loop;
 	table.opts = opts;
 	table.next_id = 1;
@@ -1028,8 +1017,7 @@ conn_table_destroy(void)
 	conn_close_all(CONN_CLOSE_SHUTDOWN);
 	uv_close((uv_handle_t *) &table.auth_timer, NULL);
 	uv_close((uv_handle_t *) &table.keepalive_timer, NULL);
-	free(table.buckets);
-	table.buckets = NULL;
+	hashmap_free(&table.ids);
 	table.active = false;
 }
 

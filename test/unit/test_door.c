@@ -62,7 +62,7 @@ static const char ephemeral_hex[] =
 static struct
 {
 	int		 ready;
-	char	 ready_address[AUTH_ADDRESS_LEN + 1];
+	char	 ready_address[ADDRESS_LEN + 1];
 	int		 calls[8];
 	int		 opened, cancelled, closed;
 	uint32_t cancelled_proc;
@@ -511,7 +511,7 @@ test_door_with_an_application(void **state)
 				.app = &app,
 			},
 	};
-	char	address[AUTH_ADDRESS_LEN + 1];
+	char	address[ADDRESS_LEN + 1];
 	uint8_t owner[32];
 
 	log_level = LOG_LEVEL_WARN;
