@@ -164,7 +164,7 @@ static struct
 } ix;
 
 static void stream_read(IxStream *s);
-static void stream_free(IxStream *s);
+static void ix_stream_free(IxStream *s);
 
 /* ---- Hash tables */
 
@@ -297,7 +297,7 @@ pack_update(const IxUser *u, bool online, size_t *len)
 /* ---- Streams and edges */
 
 static IxStream *
-stream_find(uint64_t conn_id)
+ix_stream_find(uint64_t conn_id)
 {
 	if (!ix.active)
 		return NULL;
@@ -311,7 +311,7 @@ stream_find(uint64_t conn_id)
 static IxStream *
 stream_lookup(const IxTarget *t)
 {
-	IxStream *s = stream_find(t->conn_id);
+	IxStream *s = ix_stream_find(t->conn_id);
 
 	return s != NULL && s->serial == t->serial ? s : NULL;
 }
@@ -393,7 +393,7 @@ edge_remove_pair(IxStream *s, const char *address)
 }
 
 static void
-stream_free(IxStream *s)
+ix_stream_free(IxStream *s)
 {
 	IxUser *owner = s->owner;
 
@@ -442,7 +442,7 @@ push(IxStream *s, const uint8_t *buf, size_t len)
 
 /* Tells every live stream watching u what it was not told yet about u's current status. */
 static void
-deliver(IxUser *u)
+ix_deliver(IxUser *u)
 {
 	uint8_t *buf;
 	size_t	 len = 0;
@@ -484,7 +484,7 @@ deliver(IxUser *u)
 		IxStream *s = stream_lookup(&ix.targets[i]);
 
 		if (s != NULL && push(s, buf, len) != 0)
-			stream_free(s);
+			ix_stream_free(s);
 	}
 	free(buf);
 }
@@ -519,7 +519,7 @@ stream_try_live(IxStream *s)
 		if (push(s, buf, len) != 0)
 		{
 			free(buf);
-			stream_free(s);
+			ix_stream_free(s);
 			return;
 		}
 		free(buf);
@@ -687,7 +687,7 @@ fanout_apply(const char *address, bool online, uint64_t version)
 	u->known = true;
 	u->version = version;
 	u->online = online;
-	deliver(u);
+	ix_deliver(u);
 }
 
 /* ---- Loading a stream's friends */
@@ -868,7 +868,7 @@ pair_change(const char *owner_address, const char *friend_address, bool add)
 	{
 		/* Tell the new watchers now when the status is current, else once it is read. */
 		if (u->known)
-			deliver(u);
+			ix_deliver(u);
 		else
 		{
 			const char *one[1] = {u->address};
@@ -922,7 +922,7 @@ connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 			log_debug("presence: stream %u already ended", msg_no);
 		return;
 	}
-	if (stream_find(conn_id(c)) != NULL)
+	if (ix_stream_find(conn_id(c)) != NULL)
 	{
 		log_conn(LOG_LEVEL_DEBUG, conn_id(c), address, "connectivity: duplicate subscription");
 		social_pb_refuse_duplicate(
@@ -957,10 +957,10 @@ connectivity_open(Conn *c, uint32_t msg_no, const RpcProcedure *proc)
 static void
 connectivity_closed(Conn *c, uint32_t msg_no)
 {
-	IxStream *s = stream_find(conn_id(c));
+	IxStream *s = ix_stream_find(conn_id(c));
 
 	if (s != NULL && s->msg_no == msg_no)
-		stream_free(s);
+		ix_stream_free(s);
 }
 
 const ServiceStream fanout_connectivity_stream = {.open = connectivity_open,
@@ -969,10 +969,10 @@ const ServiceStream fanout_connectivity_stream = {.open = connectivity_open,
 void
 fanout_conn_closed(uint64_t conn_id)
 {
-	IxStream *s = stream_find(conn_id);
+	IxStream *s = ix_stream_find(conn_id);
 
 	if (s != NULL)
-		stream_free(s);
+		ix_stream_free(s);
 }
 
 /* ---- Local sockets */
@@ -1058,7 +1058,7 @@ fanout_shutdown(void)
 	if (!ix.active)
 		return;
 	for (size_t b = 0; (l = hashmap_next(&ix.streams, &b, NULL)) != NULL;)
-		stream_free(HASHMAP_ENTRY(l, IxStream, id_link)); /* takes it out of the table */
+		ix_stream_free(HASHMAP_ENTRY(l, IxStream, id_link)); /* takes it out of the table */
 	while ((l = hashmap_pop(&ix.users)) != NULL)
 	{
 		user_free_profile(HASHMAP_ENTRY(l, IxUser, link));
