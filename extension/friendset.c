@@ -38,13 +38,10 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "paging.h"
 #include "spi_plan.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
-
-#define FRIENDS_DEFAULT_LIMIT 1000
-#define FRIENDS_MAX_LIMIT 1000
-#define MAX_OFFSET 100000
 
 static SpiPlan plan_load = {
 	"SELECT friends FROM social.friend_sets WHERE address = $1", 1, {TEXTOID}};
@@ -193,20 +190,17 @@ FriendSetCount(const char *owner)
 	return FriendSetLoad(owner, CurrentMemoryContext, false).n;
 }
 
+/* The limit and offset arguments of a list, clamped as paging.c says. */
 static int64
-ClampLimit(FunctionCallInfo fcinfo, int argno)
+ClampLimit(FunctionCallInfo fcinfo, int argno, PageList list)
 {
-	int32 v = PG_ARGISNULL(argno) ? 0 : PG_GETARG_INT32(argno);
-
-	return v <= 0 ? FRIENDS_DEFAULT_LIMIT : Min(v, FRIENDS_MAX_LIMIT);
+	return PageLimit(list, PG_ARGISNULL(argno), PG_ARGISNULL(argno) ? 0 : PG_GETARG_INT32(argno));
 }
 
 static int64
 ClampOffset(FunctionCallInfo fcinfo, int argno)
 {
-	int32 v = PG_ARGISNULL(argno) ? 0 : PG_GETARG_INT32(argno);
-
-	return v < 0 ? 0 : Min(v, MAX_OFFSET);
+	return PageOffset(PG_ARGISNULL(argno), PG_ARGISNULL(argno) ? 0 : PG_GETARG_INT32(argno));
 }
 
 /* Emits rows (address, total) for entries [offset, offset+limit) of 'idx' over 'set'. */
@@ -234,7 +228,7 @@ Datum
 social_friends(PG_FUNCTION_ARGS)
 {
 	char	  me[ADDRESS_LEN + 1];
-	int64	  limit = ClampLimit(fcinfo, 1);
+	int64	  limit = ClampLimit(fcinfo, 1, PAGE_FRIENDS);
 	int64	  offset = ClampOffset(fcinfo, 2);
 	FriendSet set;
 
@@ -264,7 +258,7 @@ social_mutual_friends(PG_FUNCTION_ARGS)
 {
 	char  me[ADDRESS_LEN + 1];
 	char  other[ADDRESS_LEN + 1];
-	int64 limit = ClampLimit(fcinfo, 2);
+	int64 limit = ClampLimit(fcinfo, 2, PAGE_MUTUAL_FRIENDS);
 	int64 offset = ClampOffset(fcinfo, 3);
 	Datum args[2];
 

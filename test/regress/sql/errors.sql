@@ -277,6 +277,15 @@ SELECT * FROM social.private_messages_settings(:alice, NULL);
 SELECT :'SQLSTATE' AS sqlstate, pg_temp.counts() = :'before' AS nothing_written;
 
 -- =============================================================================================
+-- SC014: a paged list name that is no list (0.3.0), or NULL.  sociald only ever sends the five
+-- names, so no client reaches it.
+-- =============================================================================================
+SELECT social.page_limit('friend_requests', 10);
+SELECT :'SQLSTATE' AS sqlstate, pg_temp.counts() = :'before' AS nothing_written;
+SELECT social.page_number(NULL, 10, 0);
+SELECT :'SQLSTATE' AS sqlstate, pg_temp.counts() = :'before' AS nothing_written;
+
+-- =============================================================================================
 -- SC020: the logs are append-only, for the superuser too.
 -- =============================================================================================
 SELECT current_setting('is_superuser') AS is_superuser;

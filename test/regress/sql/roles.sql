@@ -63,6 +63,8 @@ SELECT count(*) AS transitions FROM social.transition_table();
 SELECT social.events_cursor() IS NOT NULL AS has_cursor;
 SELECT kind, action FROM social.events_since(social.events_cursor()) ORDER BY seq;
 SELECT social.clamp_limit(NULL, 1, 2) AS clamp_limit, social.clamp_offset(-1) AS clamp_offset;
+SELECT social.page_limit('friends', NULL) AS page_limit,
+	   social.page_number('pending_requests', 10, 15) AS page_number;
 
 -- ... but no table, view or sequence directly
 SELECT count(*) FROM social.friendships;
@@ -122,6 +124,8 @@ SELECT social.friendship_status(:alice, :bob) AS status;
 SELECT * FROM social.get_settings(:alice);
 SELECT action FROM social.friendship_history(:alice, :bob) ORDER BY seq;
 SELECT kind, action FROM social.events_since(social.events_cursor()) ORDER BY seq;
+SELECT social.page_limit('blocked_users', 500) AS page_limit,
+	   social.page_number('friends', NULL, 0) AS page_number;
 -- no write function
 SELECT * FROM social.upsert_friendship(:alice, :carol, 'accept');
 SELECT :'SQLSTATE' AS sqlstate;
