@@ -16,9 +16,12 @@
  * statement still returns one row, with a NULL address, that carries the total read from the same
  * function called again with limit 1 and offset 0 (its window over the unpaged set, same snapshot).
  *
- * Pagination follows the reference service: limits are clamped silently by the extension, and
- * page = ceil(offset / limit) + 1 is computed here with the limit the extension actually used
- * (list_params mirrors social.clamp_limit/clamp_offset).
+ * Pagination follows the reference service: the limit and offset go to the extension as the
+ * client sent them (NULL when the payload has no pagination) and it clamps them silently. The
+ * page number, ceil(offset / limit) + 1 of the limit and offset the read actually used, is the
+ * extension's too: every row of a list statement, the empty page's included, carries
+ * social.page_number(list, limit, offset) of the same parameters, and the reply reads it from
+ * the first row. This file knows no page size (extension/paging.c holds them).
  *
  * Errors. A refusal travels as the response's typed oneof case, picked from the SQLSTATE alone
  * (social_pb.c). A response without the case for the refusal's class falls back to the nearest
@@ -65,20 +68,6 @@ typedef Decentraland__SocialService__V2__GetPrivateMessagesSettingsResponse__Pri
 /* Borrowed at procedures_init; outlives every call. */
 static PgPool *procedures_pg;
 
-/* ---- Paging limits, as the extension clamps them (README "Reads") */
-
-typedef struct ListLimits
-{
-	int32_t dflt;
-	int32_t max;
-} ListLimits;
-
-static const ListLimits limits_friends = {1000, 1000};
-static const ListLimits limits_requests = {100, 200};
-static const ListLimits limits_blocked = {200, 200};
-
-#define MAX_OFFSET 100000
-
 /* GetPrivateMessagesSettings: the extension refuses more addresses (SC013). */
 #define PM_MAX_ADDRESSES 50
 #define PM_TOO_MANY_FORMAT "Too many user addresses: %zu, at most 50 are allowed"
@@ -93,8 +82,6 @@ typedef struct FriendsCall
 	const RpcProcedure *proc;
 	const Procedure	   *fp;
 	uint64_t			started_ns;
-	int32_t				limit;		 /* clamped, for the page number */
-	int32_t				offset;		 /* clamped */
 	size_t				n_addresses; /* GetPrivateMessagesSettings: how many were asked for */
 } FriendsCall;
 
@@ -211,24 +198,17 @@ call_fail(FriendsCall *call, SocialErrorKind kind, const char *message)
 /* ---- Payload helpers */
 
 /* $first and $first+1 = the request's limit and offset as sent (NULL when absent: the
- * extension's default). The extension clamps them; call->limit and offset get what it will use,
- * as social.clamp_limit and clamp_offset compute it, for the page number. */
+ * extension's default). The extension clamps them, for the page and for its number. */
 static void
-list_params(FriendsCall *call, FriendsQuery *q, int first, const ListLimits *lim)
+list_params(FriendsQuery *q, int first)
 {
 	/* Every list payload has an optional Pagination pagination. */
 	const PbPagination *p = (const PbPagination *) social_pb_get_message(q->payload, "pagination");
 
-	call->limit = lim->dflt;
-	call->offset = 0;
 	q->params[first] = NULL;
 	q->params[first + 1] = NULL;
 	if (p == NULL)
 		return;
-	if (p->limit > 0)
-		call->limit = p->limit < lim->max ? p->limit : lim->max;
-	if (p->offset > 0)
-		call->offset = p->offset < MAX_OFFSET ? p->offset : MAX_OFFSET;
 	snprintf(q->numbuf[0], sizeof(q->numbuf[0]), "%d", (int) p->limit);
 	snprintf(q->numbuf[1], sizeof(q->numbuf[1]), "%d", (int) p->offset);
 	q->params[first] = q->numbuf[0];
@@ -313,12 +293,14 @@ missing_user(FriendsQuery *q)
 
 /* ---- Profile lists: friends, mutual friends, requests, blocked users
  *
- * Columns: 0..6 the profile (social_pb.h), 7 total, then per list: requests 8 id, 9 created_at
- * (ms), 10 message; blocked users 8 blocked_at (ms). A row with a NULL address is the empty
- * page's carrier of the total.
+ * Columns: 0..6 the profile (social_pb.h), 7 total, 8 the page number (social.page_number of
+ * the statement's limit and offset), then per list: requests 9 id, 10 created_at (ms),
+ * 11 message; blocked users 9 blocked_at (ms). A row with a NULL address is the empty page's
+ * carrier of the total and the page number.
  */
 #define COL_TOTAL 7
-#define COL_EXTRA 8
+#define COL_PAGE 8
+#define COL_EXTRA 9
 
 #define PROFILE_FROM                                                        \
 	" FROM (VALUES (1)) AS one(x) LEFT JOIN page ON true "                  \
@@ -331,7 +313,8 @@ static const char sql_friends[] =
 	"SELECT page.address, p.name, p.has_claimed_name, p.profile_picture_url, "
 	"p.name_color[1], p.name_color[2], p.name_color[3], "
 	"COALESCE((SELECT max(q.total) FROM page q), "
-	"(SELECT t.total FROM social.friends($1, 1, 0) t), 0)::bigint" PROFILE_FROM;
+	"(SELECT t.total FROM social.friends($1, 1, 0) t), 0)::bigint, "
+	"social.page_number('friends', $2::integer, $3::integer)" PROFILE_FROM;
 
 static const char sql_mutual_friends[] =
 	"WITH page AS (SELECT f.address, f.total, f.n FROM "
@@ -340,20 +323,23 @@ static const char sql_mutual_friends[] =
 	"SELECT page.address, p.name, p.has_claimed_name, p.profile_picture_url, "
 	"p.name_color[1], p.name_color[2], p.name_color[3], "
 	"COALESCE((SELECT max(q.total) FROM page q), "
-	"(SELECT t.total FROM social.mutual_friends($1, $2, 1, 0) t), 0)::bigint" PROFILE_FROM;
+	"(SELECT t.total FROM social.mutual_friends($1, $2, 1, 0) t), 0)::bigint, "
+	"social.page_number('mutual_friends', $3::integer, $4::integer)" PROFILE_FROM;
 
-#define REQUESTS_SQL(fn)                                                                     \
-	"WITH page AS (SELECT r.id, r.address, r.created_at, r.message, r.total, r.n FROM " fn   \
-	"($1, $2::integer, $3::integer) "                                                        \
-	"WITH ORDINALITY AS r(id, address, created_at, message, total, n)) "                     \
-	"SELECT page.address, p.name, p.has_claimed_name, p.profile_picture_url, "               \
-	"p.name_color[1], p.name_color[2], p.name_color[3], "                                    \
-	"COALESCE((SELECT max(q.total) FROM page q), (SELECT t.total FROM " fn "($1, 1, 0) t), " \
-	"0)::bigint, page.id::text, floor(extract(epoch FROM page.created_at) * 1000)::bigint, " \
+/* list: the function's name, which is also its list's name for social.page_number. */
+#define REQUESTS_SQL(list)                                                                          \
+	"WITH page AS (SELECT r.id, r.address, r.created_at, r.message, r.total, r.n FROM social." list \
+	"($1, $2::integer, $3::integer) "                                                               \
+	"WITH ORDINALITY AS r(id, address, created_at, message, total, n)) "                            \
+	"SELECT page.address, p.name, p.has_claimed_name, p.profile_picture_url, "                      \
+	"p.name_color[1], p.name_color[2], p.name_color[3], "                                           \
+	"COALESCE((SELECT max(q.total) FROM page q), (SELECT t.total FROM social." list                 \
+	"($1, 1, 0) t), 0)::bigint, social.page_number('" list "', $2::integer, $3::integer), "         \
+	"page.id::text, floor(extract(epoch FROM page.created_at) * 1000)::bigint, "                    \
 	"page.message" PROFILE_FROM
 
-static const char sql_pending_requests[] = REQUESTS_SQL("social.pending_requests");
-static const char sql_sent_requests[] = REQUESTS_SQL("social.sent_requests");
+static const char sql_pending_requests[] = REQUESTS_SQL("pending_requests");
+static const char sql_sent_requests[] = REQUESTS_SQL("sent_requests");
 
 static const char sql_blocked_users[] =
 	"WITH page AS (SELECT b.address, b.blocked_at, b.total, b.n FROM "
@@ -363,6 +349,7 @@ static const char sql_blocked_users[] =
 	"p.name_color[1], p.name_color[2], p.name_color[3], "
 	"COALESCE((SELECT max(q.total) FROM page q), "
 	"(SELECT t.total FROM social.blocked_users($1, 1, 0) t), 0)::bigint, "
+	"social.page_number('blocked_users', $2::integer, $3::integer), "
 	"floor(extract(epoch FROM page.blocked_at) * 1000)::bigint" PROFILE_FROM;
 
 /* Rows of a list statement that are entries (not the empty page's carrier); -1 if the result
@@ -401,12 +388,13 @@ list_arrays(int n, size_t size, void **items, void ***ptrs)
 	return 0;
 }
 
-/* The pagination of a list reply: the total, and the page the clamped limit and offset give. */
+/* The pagination of a list reply: the total, and the page number the extension computed (the
+ * same on every row; list_rows made sure there is one). */
 static void
-list_pagination(PbPaginatedResponse *p, const FriendsCall *call, int64_t total)
+list_pagination(PbPaginatedResponse *p, const PGresult *res, int64_t total)
 {
 	p->total = social_pb_int32(total);
-	p->page = social_pb_page(call->limit, call->offset);
+	p->page = social_pb_int32(social_pb_int64(res, 0, COL_PAGE));
 }
 
 /* A paginated list reply (of type desc): its repeated field holds the n entries at ptrs, and
@@ -447,7 +435,7 @@ start_get_friends(FriendsCall *call, FriendsQuery *q, const uint8_t *payload, si
 	q->sql = sql_friends;
 	q->nparams = 3;
 	q->params[0] = me;
-	list_params(call, q, 1, &limits_friends);
+	list_params(q, 1);
 	return START_QUERY;
 }
 
@@ -467,7 +455,7 @@ start_get_mutual_friends(FriendsCall *call, FriendsQuery *q, const uint8_t *payl
 	q->nparams = 4;
 	q->params[0] = me;
 	q->params[1] = m->user->address;
-	list_params(call, q, 2, &limits_friends);
+	list_params(q, 2);
 	return START_QUERY;
 }
 
@@ -482,7 +470,7 @@ reply_profile_list(FriendsCall *call, const PGresult *res, uint8_t **out, size_t
 	void			   *profiles;
 	void			  **ptrs; /* to each profile's msg, its first member */
 	int64_t				total = 0;
-	int					n = list_rows(res, blocked ? COL_EXTRA + 1 : COL_TOTAL + 1, &total);
+	int					n = list_rows(res, blocked ? COL_EXTRA + 1 : COL_PAGE + 1, &total);
 	int					rc = -1;
 
 	if (n < 0)
@@ -503,7 +491,7 @@ reply_profile_list(FriendsCall *call, const PGresult *res, uint8_t **out, size_t
 			DECENTRALAND__SOCIAL_SERVICE__V2__BLOCKED_USER_PROFILE___BLOCKED_AT_BLOCKED_AT;
 		b->msg.blocked_at = social_pb_int64(res, i, COL_EXTRA);
 	}
-	list_pagination(&pagination, call, total);
+	list_pagination(&pagination, res, total);
 	rc = reply_list(
 		blocked
 			? &decentraland__social_service__v2__get_blocked_users_response__descriptor
@@ -527,7 +515,7 @@ start_requests(FriendsCall *call, FriendsQuery *q, const uint8_t *payload, size_
 																	: sql_sent_requests;
 	q->nparams = 3;
 	q->params[0] = me;
-	list_params(call, q, 1, &limits_requests);
+	list_params(q, 1);
 	return START_QUERY;
 }
 
@@ -567,7 +555,7 @@ reply_requests(FriendsCall *call, const PGresult *res, uint8_t **out, size_t *le
 	}
 	requests.n_requests = (size_t) n;
 	requests.requests = ptrs;
-	list_pagination(&pagination, call, total);
+	list_pagination(&pagination, res, total);
 	r.response_case =
 		DECENTRALAND__SOCIAL_SERVICE__V2__PAGINATED_FRIENDSHIP_REQUESTS_RESPONSE__RESPONSE_REQUESTS;
 	r.requests = &requests;
@@ -593,7 +581,7 @@ start_get_blocked_users(FriendsCall *call, FriendsQuery *q, const uint8_t *paylo
 	q->sql = sql_blocked_users;
 	q->nparams = 3;
 	q->params[0] = me;
-	list_params(call, q, 1, &limits_blocked);
+	list_params(q, 1);
 	return START_QUERY;
 }
 

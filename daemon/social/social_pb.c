@@ -105,14 +105,6 @@ social_pb_int32(int64_t v)
 	return (int32_t) v;
 }
 
-int32_t
-social_pb_page(int32_t limit, int32_t offset)
-{
-	if (limit <= 0 || offset <= 0)
-		return 1;
-	return (int32_t) ((offset + (int64_t) limit - 1) / limit + 1);
-}
-
 /* The colour is sent only when the profile has one: proto3 optional, absent otherwise. */
 static bool
 read_color(PbColor3 *color, const PGresult *res, int row, int col)

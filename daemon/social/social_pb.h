@@ -106,9 +106,6 @@ int social_pb_split_list(const char *joined, char **copy, char ***items, size_t 
 /* Clamps to the int32 range of the protocol's counters. */
 int32_t social_pb_int32(int64_t v);
 
-/* The reference's page number: ceil(offset / limit) + 1 (limit > 0). */
-int32_t social_pb_page(int32_t limit, int32_t offset);
-
 /*
  * A PostgreSQL array literal ("{\"a\",\"b\"}") holding items, for a text[] query parameter: every
  * element is quoted and '"' and '\' are escaped, so any string arrives unchanged. malloc'd, owned

@@ -413,6 +413,9 @@ scenario_pagination() {
 		"{\"friends\":$(PLIST "${sorted[4]}"),\"pagination_data\":{\"total\":5,\"page\":3}}"
 	check 0 pat GetFriends limit=2 offset=10 -- \
 		'{"friends":[],"pagination_data":{"total":5,"page":6}}'
+	# the page number is the extension's, of the limit it used: 5000 is clamped to 1000
+	check 0 pat GetFriends limit=5000 offset=1500 -- \
+		'{"friends":[],"pagination_data":{"total":5,"page":3}}'
 
 	# mutual friends page the same way: q1 is friends with q2 and q3, as is pat
 	befriend q1 q2
@@ -445,6 +448,11 @@ scenario_pagination() {
 	# the blocked requesters vanished from rita's pending list
 	check 0 rita GetPendingFriendshipRequests -- \
 		"{\"requests\":{\"requests\":[$(REQ r3)]},\"pagination_data\":{\"total\":1,\"page\":1}}"
+	# clamped limits give the page number: requests at most 200, blocked users 200 by default
+	check 0 rita GetPendingFriendshipRequests limit=500 offset=250 -- \
+		'{"requests":{"requests":[]},"pagination_data":{"total":1,"page":3}}'
+	check 0 rita GetBlockedUsers limit=0 offset=201 -- \
+		'{"profiles":[],"pagination_data":{"total":2,"page":3}}'
 }
 
 # Social settings and private message settings.
