@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "lib/hex.h"
 #include "rpc/rpc.h"
 #include "social/protocol.h" /* PROC_* ids only: the engine is tested without the application */
 #include "rpc/rpc.pb-c.h"
@@ -66,18 +67,6 @@ static json_t *vectors_root;
 static Vector *vectors;
 static size_t  vector_count;
 
-static int
-hex_nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Hex to bytes; spaces are allowed between byte pairs for readability. malloc'd. */
 static uint8_t *
 hex_decode(const char *hex, size_t *len)
@@ -93,8 +82,8 @@ hex_decode(const char *hex, size_t *len)
 			hex++;
 			continue;
 		}
-		int hi = hex_nibble(hex[0]);
-		int lo = hex[1] ? hex_nibble(hex[1]) : -1;
+		int hi = hex_value(hex[0]);
+		int lo = hex[1] ? hex_value(hex[1]) : -1;
 
 		if (hi < 0 || lo < 0)
 			fail_msg("bad hex near \"%s\"", hex);

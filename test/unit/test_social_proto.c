@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "lib/hex.h"
 #include "decentraland/common/colors.pb-c.h"
 #include "decentraland/social_service/errors.pb-c.h"
 #include "decentraland/social_service/v2/social_service_v2.pb-c.h"
@@ -36,18 +37,6 @@
 static const char *vectors_dir;
 
 /* ---- hex */
-
-static int
-hex_nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static uint8_t *
 hex_decode(const char *hex, size_t *len)
@@ -59,8 +48,8 @@ hex_decode(const char *hex, size_t *len)
 	assert_int_equal(strlen(hex) % 2, 0);
 	for (size_t i = 0; i < n; i++)
 	{
-		int hi = hex_nibble(hex[2 * i]);
-		int lo = hex_nibble(hex[2 * i + 1]);
+		int hi = hex_value(hex[2 * i]);
+		int lo = hex_value(hex[2 * i + 1]);
 
 		assert_true(hi >= 0 && lo >= 0);
 		out[i] = (uint8_t) (hi << 4 | lo);
