@@ -29,6 +29,8 @@ static int check_nats_url(const char *value, char *why, size_t whylen);
 static int check_nats_token(const char *value, char *why, size_t whylen);
 static int check_http_url(const char *value, char *why, size_t whylen);
 
+/* One row per setting, {name, env var, type, default, range, field, help}: the rows look alike
+ * on purpose, the table is the configuration, its parser and --help. */
 const ConfigEntry config_entries[] = {
 	{"host", "WS_HOST", CONFIG_STRING, "0.0.0.0", 0, 0, FIELD(host),
 	 "Address to listen on for WebSocket and HTTP (0.0.0.0 or :: for every interface)."},

@@ -348,6 +348,8 @@ static void archipelago_lease_step(Archipelago *a, ArchLeaseOp op);
 static void archipelago_fetch(Archipelago *a);
 static void archipelago_on_tick(uv_timer_t *t);
 
+/* One reference per open handle and per Redis call in flight; the last one frees, from a close
+ * callback or a reply (libuv's rule, which every handle owner here follows the same way). */
 static void
 archipelago_unref(Archipelago *a)
 {

@@ -166,7 +166,8 @@ static struct
 static void stream_read(IxStream *s);
 static void ix_stream_free(IxStream *s);
 
-/* ---- Hash tables */
+/* ---- Hash tables: lib/hashmap asks each table for the hash of its own entry type's key, so
+ * every table has a two-line callback like these (updates.c has its own). */
 
 static size_t
 user_hash(const HashmapLink *l)

@@ -366,6 +366,8 @@ nats_source_reconnect_delay(natsConnection *nc, int attempts, void *closure)
 
 static void nats_source_start_attempt(NatsSource *p);
 
+/* One reference per open handle; the last close callback frees (libuv's rule, which every
+ * handle owner here follows the same way). */
 static void
 nats_source_unref(NatsSource *p)
 {

@@ -116,6 +116,8 @@ static const char sql_events_since[] =
 
 /* ---- Subscription tables: one node per connection with a subscription, by id and by address */
 
+/* lib/hashmap's callbacks for the two tables (fanout.c has the same two-liners for its own
+ * entry types). */
 static size_t
 node_id_hash(const HashmapLink *l)
 {
