@@ -2,10 +2,10 @@
  * ws.h — the door: one libwebsockets server on the daemon's libuv loop, serving WebSocket
  * clients at path "/" and HTTP on the same port (GET /health/live, /status, /metrics).
  *
- * ws.c owns every client connection (conn.h): admission limits, the auth handshake on libuv's
- * thread pool, per-connection rate limit, bounded inbound and outbound queues, idle pings, and
- * exactly one log line per disconnect with a stable reason. There is one server per process
- * (conn_lookup is global). Everything runs on the loop thread.
+ * ws.c owns the lws context and routes its callbacks: to the client connections (conn.c:
+ * admission limits, the auth handshake, rate limit, bounded queues, idle pings, one log line per
+ * disconnect with a stable reason) and to the HTTP endpoints (http.c). There is one server per
+ * process (conn_lookup is global). Everything runs on the loop thread.
  *
  * The door knows nothing of friendships or presence: the application hands it one DoorApp at
  * start-up, its RPC module and the callbacks the door calls, and answers through conn.h and
@@ -28,7 +28,6 @@ typedef struct WsOptions
 	int			port;
 	ConnOptions conn; /* for every connection, and the application */
 } WsOptions;
-
 
 typedef struct Ws Ws;
 
