@@ -29,7 +29,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := all
 
-.PHONY: all install deps check run bench version-check format format-check clean help
+.PHONY: all install deps check run bench docker-check version-check format format-check clean help
 
 all:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG)
@@ -103,6 +103,12 @@ bench: deps
 	@$(MAKE) --no-print-directory install
 	@$(HARNESS) $(HARNESS_OPTS) --bench
 
+# The images in docker/ built from a debootstrapped base and run with host networking, the compat
+# test against the containerized sociald (tools/docker_check). Needs root and minutes; not part of
+# `check`.
+docker-check: deps
+	@bash tools/docker_check
+
 # Generated protobuf-c sources are left as protoc-c writes them.
 format_files = $(if $(FORMAT_DIRS),$(shell find $(FORMAT_DIRS) -type f -name '*.[ch]' \
 	! -name '*.pb-c.[ch]' ! -path '*/build/*' | LC_ALL=C sort))
@@ -136,6 +142,7 @@ help:
 	@echo 'make check         build, install, run every test against a throw-away server'
 	@echo 'make run           local stack in the foreground (cluster in .run/pg), Ctrl-C stops it'
 	@echo 'make bench         benchmarks (bench/run.sh) against a throw-away server'
+	@echo 'make docker-check  build the docker/ images, run the stack, compat test (root, minutes)'
 	@echo 'make format        clang-format the C sources in place'
 	@echo 'make format-check  list C sources that are not clang-formatted'
 	@echo 'make version-check control file and extension/Makefile agree on the version'

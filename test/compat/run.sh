@@ -8,6 +8,10 @@
 # `npm ci` installs exactly the locked versions into test/compat/node_modules (never committed);
 # it is skipped when node_modules already matches the lock file, so a second run needs no
 # network. Then a database with the extension, sociald on a free loopback port, and compat.js.
+#
+# COMPAT_SOCIALD_URL=ws://HOST:PORT/ runs compat.js against that sociald instead, one already
+# running with its database (tools/docker_check points it at the container); then no harness,
+# database or daemon is started here, and PGPORT is not needed.
 
 set -euo pipefail
 
@@ -61,6 +65,12 @@ main() {
 		say "npm ci (versions from package-lock.json)"
 		(cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) ||
 			fail "npm ci failed"
+	fi
+
+	if [[ -n ${COMPAT_SOCIALD_URL:-} ]]; then
+		say "against the running sociald at $COMPAT_SOCIALD_URL"
+		(cd "$HERE" && SOCIALD_URL=$COMPAT_SOCIALD_URL node compat.js)
+		return
 	fi
 
 	lib_init
