@@ -107,7 +107,7 @@ BEGIN
 	-- Left over by an earlier call in the same transaction.
 	FOR reason IN
 		SELECT t FROM unnest(ARRAY['import_report', 'import_f', 'import_a', 'import_b', 'import_s',
-								'import_rules', 'import_b1', 'import_s1']) AS t
+								'import_rules', 'import_b1', 'import_s1', 'import_blocked']) AS t
 		WHERE to_regclass('pg_temp.' || t) IS NOT NULL
 	LOOP
 		EXECUTE format('DROP TABLE pg_temp.%I', reason);
@@ -152,6 +152,16 @@ BEGIN
 	CREATE INDEX ON import_a (friendship_id);
 	ANALYZE import_f;
 	ANALYZE import_a;
+	-- Pairs either user blocks, in the source or in social: looked up once per pair below.
+	CREATE TEMP TABLE import_blocked ON COMMIT DROP AS
+		SELECT least(b.blocker, b.blocked) AS lo, greatest(b.blocker, b.blocked) AS hi
+		FROM import_b b WHERE b.blocker IS NOT NULL AND b.blocked IS NOT NULL
+		UNION
+		SELECT least(b.blocker_address::text, b.blocked_address::text),
+			   greatest(b.blocker_address::text, b.blocked_address::text)
+		FROM social.blocks b;
+	CREATE INDEX ON import_blocked (lo, hi);
+	ANALYZE import_blocked;
 	-- The state machine's rules, as extension/friendship.c prints them.
 	CREATE TEMP TABLE import_rules ON COMMIT DROP AS
 		SELECT t.from_state, t.action, t.actor, t.to_state
@@ -269,11 +279,7 @@ BEGIN
 		-- A blocked pair's friendship ends in 'block' (or 'delete', when one of two blocks was
 		-- lifted), as block_user and unblock_user leave it.
 		IF reason IS NULL AND cur_state NOT IN ('block', 'delete')
-		   AND (EXISTS (SELECT FROM import_b b
-						WHERE least(b.blocker, b.blocked) = p.lo AND greatest(b.blocker, b.blocked) = p.hi)
-				OR EXISTS (SELECT FROM social.blocks b
-						   WHERE least(b.blocker_address::text, b.blocked_address::text) = p.lo
-							 AND greatest(b.blocker_address::text, b.blocked_address::text) = p.hi)) THEN
+		   AND EXISTS (SELECT FROM import_blocked k WHERE k.lo = p.lo AND k.hi = p.hi) THEN
 			reason := format('the pair is blocked but its history ends in "%s", not "block": the friendship is not imported, the block is', cur_state);
 		END IF;
 		IF reason IS NOT NULL THEN

@@ -202,6 +202,13 @@ SELECT (SELECT count(*) FROM social.friendships) AS friendships,
 INSERT INTO refdb.friendship_actions VALUES
 	('00000000-0000-0000-0000-0000000000b8', '00000000-0000-0000-0000-0000000000f9', 'accept', :'BOB', NULL, '2025-01-02 09:00');
 DELETE FROM refdb.friendship_actions WHERE id = '00000000-0000-0000-0000-0000000000a6';
+-- Twice in one transaction: the second call finds the first one's work done
+-- (rolled back: the rerun below does it again).
+BEGIN;
+SELECT outcome, count(*) FROM social.import_reference('refdb') GROUP BY outcome ORDER BY outcome;
+SELECT outcome, count(*) FROM social.import_reference('refdb') GROUP BY outcome ORDER BY outcome;
+ROLLBACK;
+
 SELECT * FROM social.import_reference('refdb')
 WHERE outcome NOT IN ('already_imported', 'refused') ORDER BY kind, source_id, outcome;
 SELECT social.friendship_status(:'bob', :'erin') AS bob_erin,
@@ -214,10 +221,14 @@ SELECT * FROM social.check_friend_sets() ORDER BY address;
 SET social.actor_actions_per_minute = 0;
 SET social.pair_actions_per_minute = 0;
 SELECT status FROM social.upsert_friendship(:'erin', :'bob', 'delete');
--- ... and a later import does not bring the old state back: social's history is longer.
+SELECT private_messages_privacy FROM social.upsert_settings(:'alice', 'all');
+-- ... and a later import brings neither old state back: social's history is longer, and
+-- alice's settings have changed since.
 SELECT kind, source_id, outcome, detail FROM social.import_reference('refdb')
-WHERE source_id = '00000000-0000-0000-0000-0000000000f9' ORDER BY kind, source_id, outcome;
-SELECT social.friendship_status(:'bob', :'erin') AS bob_erin;
+WHERE source_id IN ('00000000-0000-0000-0000-0000000000f9', :'alice')
+ORDER BY kind, source_id, outcome;
+SELECT social.friendship_status(:'bob', :'erin') AS bob_erin,
+	   (social.get_settings(:'alice')).private_messages_privacy AS alice_privacy;
 
 DROP SCHEMA refdb CASCADE;
 DROP SCHEMA notref CASCADE;
