@@ -25,6 +25,8 @@
  *	SC012	 ERRCODE_SOCIAL_INVALID_SETTING	   unknown settings value			  invalid_request
  *	SC013	 ERRCODE_SOCIAL_TOO_MANY_ADDRESSES more than 50 addresses, or NULL	  invalid_request
  *	SC014	 ERRCODE_SOCIAL_INVALID_LIST	   unknown or NULL paged list name	  (not reachable by clients)
+ *	SC015	 ERRCODE_SOCIAL_IMPORT_SOURCE	   import source schema missing, or	  (not reachable by clients)
+ *											   without the reference's tables
  *	SC020	 ERRCODE_SOCIAL_APPEND_ONLY		   UPDATE/DELETE/TRUNCATE of a log	  (not reachable by clients)
  *
  * Anything else (42501 permission denied, 40P01 deadlock, 53xxx resources,
@@ -50,6 +52,7 @@
 #define ERRCODE_SOCIAL_INVALID_SETTING MAKE_SQLSTATE('S', 'C', '0', '1', '2')
 #define ERRCODE_SOCIAL_TOO_MANY_ADDRESSES MAKE_SQLSTATE('S', 'C', '0', '1', '3')
 #define ERRCODE_SOCIAL_INVALID_LIST MAKE_SQLSTATE('S', 'C', '0', '1', '4')
+#define ERRCODE_SOCIAL_IMPORT_SOURCE MAKE_SQLSTATE('S', 'C', '0', '1', '5')
 #define ERRCODE_SOCIAL_APPEND_ONLY MAKE_SQLSTATE('S', 'C', '0', '2', '0')
 
 #endif /* SOCIAL_ERRORS_H */
