@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -216,6 +217,7 @@ main(int argc, char **argv)
 {
 	static Daemon d;
 	char		  err[512];
+	char		  pg_conninfo[CONFIG_CONNINFO_MAX];
 	int			  rc;
 	bool		  presence_ok;
 
@@ -240,6 +242,21 @@ main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	log_info("sociald %s starting", SOCIALD_VERSION);
 	config_log(&d.cfg);
+	/* libpq would look host names up on every (re)connect, blocking the loop: once, now. */
+	switch (
+		config_pg_resolve(d.cfg.pg_conninfo, pg_conninfo, sizeof(pg_conninfo), err, sizeof(err)))
+	{
+		case 0:
+			break;
+		case 1:
+			log_info("PostgreSQL host names resolved at start-up (hostaddr= added); an address "
+					 "that changes later needs a restart");
+			memcpy(d.cfg.pg_conninfo, pg_conninfo, sizeof(d.cfg.pg_conninfo));
+			break;
+		default:
+			log_error("%s", err);
+			return 1;
+	}
 
 	d.pg = pg_pool_create(d.loop, &(PgPoolOptions){.conninfo = d.cfg.pg_conninfo,
 												   .pool_size = d.cfg.pg_pool_size,
