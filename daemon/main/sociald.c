@@ -30,6 +30,7 @@
 #include "presence/fanout.h"
 #include "presence/nats_source.h"
 #include "presence/presence.h"
+#include "social/privacy.h"
 #include "social/procedures.h"
 #include "social/service.h"
 #include "social/updates.h"
@@ -107,6 +108,7 @@ static const DoorApp app = {
 	.stream_closed = service_stream_closed,
 	.closed = app_closed,
 	.status = app_status,
+	.http = privacy_http,
 };
 
 /* Tears down what is left; the loop then ends by itself. Loop thread. */
@@ -137,6 +139,7 @@ daemon_finish(Daemon *d)
 	d->pg = NULL;
 	updates_shutdown();
 	procedures_shutdown();
+	privacy_shutdown();
 	log_info("shutdown: closing remaining handles");
 }
 
@@ -269,6 +272,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	status_pg = d.pg;
+	privacy_init(d.pg);
 	/* On failure (logged) no door is opened, and the exit below closes what was started. */
 	presence_ok = procedures_init(d.pg) == 0 && updates_init(d.pg, fanout_friendship_event) == 0 &&
 				  start_presence(&d) == 0;

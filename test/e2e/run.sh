@@ -608,6 +608,46 @@ scenario_http() {
 	[[ -n $body ]] || fail "/status is empty"
 }
 
+http_live() { http_get "$1" /health/live >/dev/null 2>&1; }
+
+# GET /v1/users/<address>/privacy-settings: the reference's unauthenticated route, "all" by
+# default, what UpsertSocialSettings stored after, 400 for a malformed address.
+scenario_privacy() {
+	user pia
+	local body code upper
+	body=$(http_get "$MAIN_PORT" "/v1/users/${ADDR[pia]}/privacy-settings") || fail "privacy route"
+	[[ $body == '{"private_messages_privacy":"all"}' ]] || fail "default privacy: $body"
+	act pia UpsertSocialSettings private_messages_privacy=ONLY_FRIENDS
+	upper=0x$(tr 'a-f' 'A-F' <<<"${ADDR[pia]#0x}")
+	body=$(http_get "$MAIN_PORT" "/v1/users/$upper/privacy-settings") || fail "privacy route"
+	[[ $body == '{"private_messages_privacy":"only_friends"}' ]] || fail "after upsert: $body"
+	code=$(curl -sS -o "$WORK/privacy.bad" -w '%{http_code}' --max-time 5 \
+		"http://127.0.0.1:$MAIN_PORT/v1/users/0x1234/privacy-settings")
+	[[ $code == 400 ]] || fail "a malformed address answered $code"
+	grep -q '"error":"Bad request"' "$WORK/privacy.bad" || fail "400 body: $(cat "$WORK/privacy.bad")"
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 \
+		"http://127.0.0.1:$MAIN_PORT/v1/users/${ADDR[pia]}/other")
+	[[ $code == 404 ]] || fail "an unknown route answered $code"
+}
+
+# The database unreachable: the privacy route answers 503 at once, never hangs.
+scenario_privacy_db_down() {
+	user pdd
+	local dead log=$WORK/sociald.dbdown.log pid code port
+	dead=$(free_port) || fail "no free port"
+	port=$(free_port) || fail "no free port"
+	env WS_HOST=127.0.0.1 RPC_SERVER_PORT="$port" \
+		PG_CONNECTION_STRING="hostaddr=127.0.0.1 port=$dead dbname=$DB user=$ROLE" \
+		"$SOCIALD" >"$log" 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_for "sociald (database down)" http_live "$port"
+	code=$(curl -sS -o "$WORK/privacy.503" -w '%{http_code}' --max-time 5 \
+		"http://127.0.0.1:$port/v1/users/${ADDR[pdd]}/privacy-settings") || true
+	[[ $code == 503 ]] || fail "database down answered '$code'"
+	stop_pid "$pid"
+}
+
 # SIGTERM: a clean exit 0, also with a client connected, which is closed with 1001.
 scenario_sigterm() {
 	user tom
@@ -626,7 +666,7 @@ scenario_sigterm() {
 # ---------------------------------------------------------------------------------------------
 
 ALL_SCENARIOS=(friendship_flow blocks errors pagination settings two_connections stream_cancel
-	auth listen_reconnect http sigterm)
+	auth listen_reconnect http privacy privacy_db_down sigterm)
 
 run_scenario() {
 	local name=$1 rc
