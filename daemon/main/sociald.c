@@ -285,6 +285,7 @@ main(int argc, char **argv)
 				  &(WsOptions){
 					  .host = d.cfg.host,
 					  .port = d.cfg.port,
+					  .http_port = d.cfg.http_port,
 					  .conn =
 						  {
 							  .auth_timeout_ms = d.cfg.auth_timeout_ms,
@@ -325,6 +326,9 @@ main(int argc, char **argv)
 		/* Logged by ws_create, start_presence or archipelago_create; still close the pool and
 		 * handles properly before exiting. */
 		daemon_finish(&d);
+		uv_run(d.loop, UV_RUN_DEFAULT);
+		/* A context ws_create destroyed half-way is freed like after ws_destroy (ws.h). */
+		ws_release();
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		uv_loop_close(d.loop);
 		return 1;
