@@ -7,12 +7,14 @@
 #define SOCIALD_APP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "rpc/rpc.h"
 
-typedef struct Conn Conn;
+typedef struct Conn		  Conn;
+typedef struct HttpAnswer HttpAnswer; /* http.h: http_answer_send */
 
 /* The application, as the door sees it. Every callback runs on the loop thread; a Conn is
  * valid during the call only (keep conn_id and conn_lookup it later). */
@@ -32,6 +34,11 @@ typedef struct DoorApp
 	void (*closed)(Conn *c);
 	/* GET /status: add the application's members to the door's object. -1 out of memory. */
 	int (*status)(json_t *status);
+	/* Optional. A GET or HEAD (method) of a path the door does not serve itself. False: not
+	 * the application's either (404). True: the application answers it exactly once with
+	 * http_answer_send, now or later (a client gone meanwhile costs nothing). path is the
+	 * request path without the query string, valid during the call. */
+	bool (*http)(const char *method, const char *path, HttpAnswer *answer);
 } DoorApp;
 
 #endif /* SOCIALD_APP_H */

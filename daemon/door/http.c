@@ -1,14 +1,15 @@
 /*
  * http.c — the door's HTTP endpoints on the WebSocket port: GET /health/live, /status (the door's
  * connection counts plus what the application adds, DoorApp.status) and /metrics (Prometheus
- * text). Every answer is built whole when the request arrives; the writable callbacks only copy
- * it out, headers first, then the body in HTTP_CHUNK pieces, one lws_write per callback. Any
+ * text). Every answer is built whole when the request arrives (or, for a route the application
+ * took, when it calls http_answer_send); the writable callbacks only copy it out, headers first, then the body in HTTP_CHUNK pieces, one lws_write per callback. Any
  * other method than GET or HEAD is answered 405 and the connection closed. Loop thread.
  */
 #include "door/http.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,21 @@ struct HttpReply
 	size_t		 len;
 	size_t		 sent;
 	bool		 headers_sent;
-	bool		 head_only; /* HEAD: headers only */
-	bool		 close;		/* not GET/HEAD: close after the answer */
+	bool		 head_only;	   /* HEAD: headers only */
+	bool		 close;		   /* not GET/HEAD: close after the answer */
+	HttpAnswer	*answer;	   /* the application still owes the answer: nothing to write yet */
+	char		 type_buf[64]; /* the application's content type */
+};
+
+/*
+ * What the application holds while it owes an answer. The door never frees it: the connection
+ * may close first (http_free then clears wsi and reply), and http_answer_send frees it either
+ * way, so the application's pointer stays valid until it has answered.
+ */
+struct HttpAnswer
+{
+	struct lws *wsi;   /* NULL once the client has gone */
+	HttpReply  *reply; /* filled by http_answer_send */
 };
 
 static struct
@@ -76,7 +90,51 @@ text_body(const char *text, size_t *len)
 	return strdup(text);
 }
 
-/* Builds the whole answer up front; the writable callbacks only copy it out. */
+/* Offers the request to the application; true when it took it (r then waits for its answer, or
+ * has it already). */
+static bool
+http_offer(struct lws *wsi, HttpReply *r, const char *method, const char *path)
+{
+	HttpAnswer *a = calloc(1, sizeof(HttpAnswer));
+
+	if (!a)
+		return false;
+	a->wsi = wsi;
+	a->reply = r;
+	r->answer = a;
+	if (http.app->http(method, path, a))
+		return true;
+	r->answer = NULL;
+	free(a);
+	return false;
+}
+
+void
+http_answer_send(HttpAnswer *answer, unsigned int status, const char *content_type,
+				 const char *body)
+{
+	HttpReply *r = answer->reply;
+
+	if (answer->wsi && r)
+	{
+		r->answer = NULL;
+		r->status = status;
+		snprintf(r->type_buf, sizeof(r->type_buf), "%s", content_type);
+		r->type = r->type_buf;
+		r->body = text_body(body, &r->len);
+		if (!r->body)
+		{
+			r->status = HTTP_STATUS_INTERNAL_SERVER_ERROR;
+			r->close = true;
+			r->len = 0;
+		}
+		lws_callback_on_writable(answer->wsi);
+	}
+	free(answer);
+}
+
+/* Builds the whole answer up front (a route the application took: when it answers); the writable
+ * callbacks only copy it out. */
 HttpReply *
 http_route(struct lws *wsi, const char *path)
 {
@@ -108,6 +166,8 @@ http_route(struct lws *wsi, const char *path)
 		metrics_gauge_set(G_STREAMS, (int64_t) conn_stream_count());
 		r->body = metrics_render(&r->len);
 	}
+	else if (http.app->http && http_offer(wsi, r, head ? "HEAD" : "GET", path))
+		return r;
 	else
 	{
 		r->status = HTTP_STATUS_NOT_FOUND;
@@ -126,6 +186,11 @@ http_free(HttpReply **reply)
 {
 	if (!*reply)
 		return;
+	if ((*reply)->answer)
+	{
+		(*reply)->answer->wsi = NULL;
+		(*reply)->answer->reply = NULL;
+	}
 	free((*reply)->body);
 	free(*reply);
 	*reply = NULL;
@@ -153,7 +218,7 @@ http_writable(struct lws *wsi, HttpReply **reply)
 	size_t	   chunk;
 	bool	   final;
 
-	if (!r)
+	if (!r || r->answer)
 		return 0;
 	if (!r->headers_sent)
 	{

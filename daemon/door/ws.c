@@ -63,16 +63,28 @@ struct Ws
 	char				host[WS_HOST_MAX];
 	lws_retry_bo_t		idle_policy;
 	unsigned int		fd_accept_limit; /* accepted sockets numbered from here are refused */
+	struct lws_vhost   *http_vhost;		 /* HTTP_PORT's, NULL without one */
 };
+
+/* The name of the HTTP-only vhost (archipelago.c adds a client vhost of its own). */
+#define WS_HTTP_VHOST "sociald-http"
+
 
 /* One server per process: lws may call back after ws_destroy(). */
 static Ws server;
 
-/* Only path "/" upgrades to WebSocket; anything else fails the handshake. */
+/* Only path "/" upgrades to WebSocket, and only on the WebSocket port; anything else fails the
+ * handshake. */
 static int
 ws_filter_upgrade(struct lws *wsi)
 {
 	char uri[64] = "";
+
+	if (server.http_vhost && lws_get_vhost(wsi) == server.http_vhost)
+	{
+		log_debug("refused WebSocket upgrade on the HTTP port");
+		return -1;
+	}
 
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 || strcmp(uri, "/") != 0)
 	{
@@ -237,6 +249,36 @@ ws_fd_limit(int max_connections)
 	return (unsigned int) rl.rlim_cur;
 }
 
+/*
+ * HTTP_PORT: a second vhost on the same context and loop, with the same protocol (so the same
+ * HTTP routes) and the listen address of the first; ws_filter_upgrade refuses WebSocket on it.
+ * -1 when it cannot listen (logged).
+ */
+static int
+ws_create_http_vhost(const struct lws_context_creation_info *ctx_info)
+{
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = WS_HTTP_VHOST;
+	info.port = server.opts.http_port;
+	info.iface = ctx_info->iface;
+	info.options = ctx_info->options & LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.protocols = ws_protocols;
+	info.retry_and_idle_policy = &server.idle_policy;
+	info.server_string = "sociald";
+	server.http_vhost = lws_create_vhost(server.context, &info);
+	if (!server.http_vhost || lws_get_vhost_listen_port(server.http_vhost) <= 0)
+	{
+		log_error("ws: cannot listen on %s port %d (HTTP_PORT): could not bind (is the port in "
+				  "use?)",
+				  server.host, server.opts.http_port);
+		server.http_vhost = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 Ws *
 ws_create(uv_loop_t *loop, const WsOptions *opts)
 {
@@ -316,9 +358,21 @@ ws_create(uv_loop_t *loop, const WsOptions *opts)
 		conn_table_destroy();
 		return NULL;
 	}
+	if (opts->http_port > 0 && opts->http_port != opts->port && ws_create_http_vhost(&info) != 0)
+	{
+		/* The context and its WebSocket listener are up: destroy them as ws_destroy does (the
+		 * caller runs the loop and ws_release). */
+		lws_context_destroy(server.context);
+		conn_table_destroy();
+		return NULL;
+	}
 	server.active = true;
 	log_info("listening on %s port %d (WebSocket at /, HTTP /health/live /status /metrics)",
 			 server.host, opts->port);
+	if (server.http_vhost)
+		log_info("listening on %s port %d (HTTP only: /health/live /status /metrics and the "
+				 "application's routes)",
+				 server.host, opts->http_port);
 	return &server;
 }
 

@@ -1,6 +1,7 @@
 /*
  * ws.h — the door: one libwebsockets server on the daemon's libuv loop, serving WebSocket
- * clients at path "/" and HTTP on the same port (GET /health/live, /status, /metrics).
+ * clients at path "/" and HTTP on the same port (GET /health/live, /status, /metrics, and the
+ * application's routes), and optionally the same HTTP, without WebSocket, on a second port.
  *
  * ws.c owns the lws context and routes its callbacks: to the client connections (conn.c:
  * admission limits, the auth handshake, rate limit, bounded queues, idle pings, one log line per
@@ -26,15 +27,18 @@ typedef struct WsOptions
 {
 	const char *host; /* listen address; "0.0.0.0" / "::" for every interface */
 	int			port;
-	ConnOptions conn; /* for every connection, and the application */
+	int			http_port; /* also the HTTP routes only (no WebSocket) here; 0 or port: none */
+	ConnOptions conn;	   /* for every connection, and the application */
 } WsOptions;
 
 typedef struct Ws Ws;
 
 struct lws_context;
 
-/* Creates the lws context on 'loop' and starts listening. opts is copied (host too). NULL on
- * failure (logged), also when a server already exists. */
+/* Creates the lws context on 'loop' and starts listening (on both ports). opts is copied (host
+ * too). NULL on failure (logged: a port that cannot be bound is one), also when a server already
+ * exists; after a failure the loop must still run and ws_release() be called, as after
+ * ws_destroy. */
 Ws *ws_create(uv_loop_t *loop, const WsOptions *opts);
 
 /* Graceful stop, step one: refuse new connections and close every client with 1001 "shutdown"

@@ -8,12 +8,16 @@
  */
 #include "main/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <libpq-fe.h>
+#include <netdb.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "presence/archipelago.h"
 #include "store/redis_client.h"
@@ -28,6 +32,7 @@ static int check_redis_url(const char *value, char *why, size_t whylen);
 static int check_nats_url(const char *value, char *why, size_t whylen);
 static int check_nats_token(const char *value, char *why, size_t whylen);
 static int check_http_url(const char *value, char *why, size_t whylen);
+static int redis_host_url(const char *value, char *out, size_t outlen, char *why, size_t whylen);
 
 /* One row per setting, {name, env var, type, default, range, field, help}: the rows look alike
  * on purpose, the table is the configuration, its parser and --help. */
@@ -79,7 +84,8 @@ const ConfigEntry config_entries[] = {
 	 "Unanswered unary calls per connection; beyond this a call is answered with an error."},
 	{"pg", "PG_CONNECTION_STRING", CONFIG_CONNINFO, "hostaddr=127.0.0.1 port=5432 dbname=social", 0,
 	 0, FIELD(pg_conninfo),
-	 "libpq connection string (key=value or URI). Use hostaddr=, not host=: name lookups block."},
+	 "libpq connection string (key=value or URI). Host names are resolved once at start-up "
+	 "(hostaddr= is added; libpq's own lookups would block the loop)."},
 	{"pg-pool-size", "PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, FIELD(pg_pool_size),
 	 "PostgreSQL connections for calls (plus one for LISTEN)."},
 	{"pg-query-timeout", "PG_QUERY_TIMEOUT_MS", CONFIG_MS, "5000", 10, 600000,
@@ -115,9 +121,36 @@ const ConfigEntry config_entries[] = {
 	{"archipelago-poll-interval", "ARCHIPELAGO_POLL_INTERVAL_IN_MS", CONFIG_MS, "5000", 500,
 	 3600000, FIELD(archipelago_poll_interval_ms),
 	 "How often one instance polls Archipelago's /peers."},
+	{"http-port", "HTTP_PORT", CONFIG_INT, "0", 0, 65535, FIELD(http_port),
+	 "A second TCP port serving the HTTP routes only (no WebSocket), for probes and Prometheus; "
+	 "0 = none (the routes are on RPC_SERVER_PORT either way)."},
 };
 
 const size_t config_entry_count = sizeof(config_entries) / sizeof(config_entries[0]);
+
+/* The reference service's names for our settings (config.h). RPC_SERVER_PORT, NATS_URL and
+ * ARCHIPELAGO_STATS_URL need no row: they are our names too. */
+const ConfigAlias config_aliases[] = {
+	{"PG_COMPONENT_PSQL_CONNECTION_STRING", "PG_CONNECTION_STRING", NULL},
+	{"REDIS_HOST", "REDIS_URL", redis_host_url},
+	{"UWS_SERVER_PORT", "HTTP_PORT", NULL},
+};
+
+const size_t config_alias_count = sizeof(config_aliases) / sizeof(config_aliases[0]);
+
+const char *const config_ignored[] = {"REGISTRY_URL", "AWS_SNS_ARN", "AWS_SNS_ENDPOINT",
+									  "AWS_REGION", NULL};
+
+/* The parts the reference composes when it has no connection string, with their libpq names. */
+static const struct
+{
+	const char *env;
+	const char *keyword;
+} pg_parts[] = {
+	{"PG_COMPONENT_PSQL_HOST", "host"},		  {"PG_COMPONENT_PSQL_PORT", "port"},
+	{"PG_COMPONENT_PSQL_USER", "user"},		  {"PG_COMPONENT_PSQL_PASSWORD", "password"},
+	{"PG_COMPONENT_PSQL_DATABASE", "dbname"},
+};
 
 static const char *
 type_name(ConfigType type)
@@ -355,10 +388,148 @@ env_lookup(char *const envp[], const char *name)
 	return NULL;
 }
 
+static void config_note(Config *cfg, LogLevel level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+config_note(Config *cfg, LogLevel level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cfg->note_count >= CONFIG_NOTES_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(cfg->notes[cfg->note_count].text, sizeof(cfg->notes[0].text), fmt, ap);
+	va_end(ap);
+	cfg->notes[cfg->note_count++].level = level;
+}
+
+static const ConfigEntry *
+config_find_env(const char *env)
+{
+	for (size_t i = 0; i < config_entry_count; i++)
+		if (strcmp(config_entries[i].env, env) == 0)
+			return &config_entries[i];
+	return NULL;
+}
+
+/* An environment value, "" counted as unset (the reference reads an empty variable as unset). */
+static const char *
+env_value(char *const envp[], const char *name)
+{
+	const char *v = env_lookup(envp, name);
+
+	return v && v[0] != '\0' ? v : NULL;
+}
+
+/* Do the two values of a setting mean the same? Redis URLs by what they address. */
+static bool
+same_value(const ConfigEntry *e, const char *a, const char *b)
+{
+	if (strcmp(e->env, "REDIS_URL") == 0)
+	{
+		RedisClientAddress ra, rb;
+
+		if (redis_client_url_parse(a, &ra, NULL, 0) == 0 &&
+			redis_client_url_parse(b, &rb, NULL, 0) == 0)
+			return memcmp(&ra, &rb, sizeof(ra)) == 0;
+	}
+	return strcmp(a, b) == 0;
+}
+
+/* The value for e under another variable's name, so an error names what the operator set. */
+static int
+config_set_as(Config *cfg, const ConfigEntry *e, const char *env, const char *value, char *err,
+			  size_t errlen)
+{
+	ConfigEntry as = *e;
+
+	as.env = env;
+	return config_set(cfg, &as, value, err, errlen);
+}
+
+/*
+ * The reference's variables (config.h), before ours: where ours is set too it is applied after
+ * and wins, and a pair that differs is noted. Then one note naming the ignored ones.
+ */
+static int
+config_load_reference(Config *cfg, char *const envp[], char *err, size_t errlen)
+{
+	char		names[256] = "";
+	size_t		used = 0;
+	char		parts[CONFIG_CONNINFO_MAX];
+	char		why[256];
+	const char *pg_ours = env_value(envp, "PG_CONNECTION_STRING");
+	const char *pg_ref = env_value(envp, "PG_COMPONENT_PSQL_CONNECTION_STRING");
+	int			n;
+
+	for (size_t i = 0; i < config_alias_count; i++)
+	{
+		const ConfigAlias *a = &config_aliases[i];
+		const ConfigEntry *e = config_find_env(a->ours);
+		const char		  *v = env_value(envp, a->env);
+		const char		  *ours = env_value(envp, a->ours);
+		char			   converted[CONFIG_URL_MAX];
+
+		if (!v || !e)
+			continue;
+		if (a->convert)
+		{
+			if (a->convert(v, converted, sizeof(converted), why, sizeof(why)) != 0)
+			{
+				snprintf(err, errlen, "%s (reference name of %s): %s", a->env, a->ours, why);
+				return -1;
+			}
+			v = converted;
+		}
+		if (ours)
+		{
+			if (!same_value(e, ours, v))
+				config_note(cfg, LOG_LEVEL_WARN, "%s and %s are both set and differ: %s is used",
+							a->ours, a->env, a->ours);
+			continue;
+		}
+		if (config_set_as(cfg, e, a->env, v, err, errlen) != 0)
+			return -1;
+	}
+
+	n = config_pg_parts(envp, parts, sizeof(parts), why, sizeof(why));
+	if (n < 0)
+	{
+		snprintf(err, errlen, "PG_COMPONENT_PSQL_*: %s", why);
+		return -1;
+	}
+	if (n > 0 && (pg_ours || pg_ref))
+		config_note(cfg, LOG_LEVEL_WARN,
+					"PG_COMPONENT_PSQL_{HOST,PORT,USER,PASSWORD,DATABASE} are ignored: %s is set",
+					pg_ours ? "PG_CONNECTION_STRING" : "PG_COMPONENT_PSQL_CONNECTION_STRING");
+	else if (n > 0 && config_set_as(cfg, config_find_env("PG_CONNECTION_STRING"),
+									"PG_COMPONENT_PSQL_{HOST,PORT,USER,PASSWORD,DATABASE}", parts,
+									err, errlen) != 0)
+		return -1;
+
+	for (const char *const *p = config_ignored; *p; p++)
+	{
+		if (!env_value(envp, *p))
+			continue;
+		n = snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "", *p);
+		if (n > 0 && (size_t) n < sizeof(names) - used)
+			used += (size_t) n;
+	}
+	if (used)
+		config_note(cfg, LOG_LEVEL_INFO,
+					"reference service variables for features sociald does not have are "
+					"ignored: %s",
+					names);
+	return 0;
+}
+
 ConfigStatus
 config_load(Config *cfg, int argc, char *const argv[], char *const envp[], char *err, size_t errlen)
 {
 	config_defaults(cfg);
+	if (config_load_reference(cfg, envp, err, errlen) != 0)
+		return CONFIG_ERROR;
 	for (size_t i = 0; i < config_entry_count; i++)
 	{
 		const char *v = env_lookup(envp, config_entries[i].env);
@@ -451,6 +622,17 @@ config_print_help(FILE *out, const char *prog)
 	}
 	fprintf(out, "  %-36s %s\n", "--help, -h", "print this and exit");
 	fprintf(out, "  %-36s %s\n", "--version", "print the version and exit");
+	fprintf(out, "\n"
+				 "The reference service's variables are read too (ours win where both are set):\n");
+	for (size_t i = 0; i < config_alias_count; i++)
+		fprintf(out, "  %-36s %s\n", config_aliases[i].env, config_aliases[i].ours);
+	fprintf(out, "  %-36s %s\n", "PG_COMPONENT_PSQL_{HOST,PORT,USER,",
+			"PG_CONNECTION_STRING, when");
+	fprintf(out, "  %-36s %s\n", "  PASSWORD,DATABASE}", "no connection string is set");
+	fprintf(out, "  %-36s", "ignored (logged):");
+	for (const char *const *p = config_ignored; *p; p++)
+		fprintf(out, " %s", *p);
+	fprintf(out, "\n");
 }
 
 /* Rebuilds the connection string with any password replaced, for the startup log line. */
@@ -552,6 +734,8 @@ config_log(const Config *cfg)
 				break;
 		}
 	}
+	for (int i = 0; i < cfg->note_count; i++)
+		LOG_AT(cfg->notes[i].level, "config: %s", cfg->notes[i].text);
 }
 
 /* ---- Presence settings */
@@ -679,4 +863,257 @@ check_http_url(const char *value, char *why, size_t whylen)
 	ArchipelagoUrl u;
 
 	return archipelago_url_parse(value, &u, why, whylen);
+}
+
+/* ---- The reference's names, and PostgreSQL host names */
+
+/* REDIS_HOST is host or host:port ([v6]:port); REDIS_URL's parser checks the rest. */
+static int
+redis_host_url(const char *value, char *out, size_t outlen, char *why, size_t whylen)
+{
+	int n;
+
+	if (strstr(value, "://") || strpbrk(value, "/@"))
+	{
+		snprintf(why, whylen, "expected host or host:port (a URL goes in REDIS_URL)");
+		return -1;
+	}
+	n = snprintf(out, outlen, "redis://%s", value);
+	if (n < 0 || (size_t) n >= outlen)
+	{
+		snprintf(why, whylen, "value is too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends keyword='value' to a connection string: quoted, backslash and quote escaped, so any
+ * value (spaces, quotes, '=') reads back as itself. -1 when it does not fit. */
+static int
+conninfo_append(char *out, size_t outlen, size_t *used, const char *keyword, const char *value)
+{
+	size_t u = *used;
+	int	   n = snprintf(out + u, outlen - u, "%s%s='", u ? " " : "", keyword);
+
+	if (n < 0 || (size_t) n >= outlen - u)
+		return -1;
+	u += (size_t) n;
+	for (const char *p = value; *p; p++)
+	{
+		if (u + 3 >= outlen)
+			return -1;
+		if (*p == '\'' || *p == '\\')
+			out[u++] = '\\';
+		out[u++] = *p;
+	}
+	if (u + 2 > outlen)
+		return -1;
+	out[u++] = '\'';
+	out[u] = '\0';
+	*used = u;
+	return 0;
+}
+
+int
+config_pg_parts(char *const envp[], char *out, size_t outlen, char *why, size_t whylen)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(pg_parts) / sizeof(pg_parts[0]); i++)
+	{
+		const char *v = env_value(envp, pg_parts[i].env);
+
+		if (v && conninfo_append(out, outlen, &used, pg_parts[i].keyword, v) != 0)
+		{
+			snprintf(why, whylen, "the connection string is longer than %zu bytes", outlen - 1);
+			return -1;
+		}
+	}
+	return used ? 1 : 0;
+}
+
+/* One element of a comma-separated libpq list: [start, end). */
+static const char *
+list_next(const char *p, size_t *len)
+{
+	const char *comma = strchr(p, ',');
+
+	*len = comma ? (size_t) (comma - p) : strlen(p);
+	return comma ? comma + 1 : NULL;
+}
+
+static size_t
+list_count(const char *s)
+{
+	size_t n = 1;
+
+	for (; *s; s++)
+		n += *s == ',';
+	return n;
+}
+
+/* A host list element that needs no lookup: an IP address, a socket directory, or empty. */
+static bool
+host_is_literal(const char *h, size_t len)
+{
+	char			buf[CONFIG_HOST_MAX];
+	struct in6_addr a;
+
+	if (len == 0 || h[0] == '/' || h[0] == '@')
+		return true;
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, h, len);
+	buf[len] = '\0';
+	return inet_pton(AF_INET, buf, &a) == 1 || inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+/* Appends ",text" (or "text" first) to a list buffer. */
+static int
+list_append(char *buf, size_t buflen, size_t *used, const char *text, size_t len)
+{
+	if (*used + (*used ? 1 : 0) + len + 1 > buflen)
+		return -1;
+	if (*used)
+		buf[(*used)++] = ',';
+	memcpy(buf + *used, text, len);
+	*used += len;
+	buf[*used] = '\0';
+	return 0;
+}
+
+int
+config_pg_resolve(const char *conninfo, char *out, size_t outlen, char *err, size_t errlen)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	const char		 *host = NULL, *hostaddr = NULL, *port = NULL;
+	char   hosts[CONFIG_CONNINFO_MAX], addrs[CONFIG_CONNINFO_MAX], ports[CONFIG_CONNINFO_MAX];
+	size_t hu = 0, au = 0, pu = 0, used = 0;
+	bool   lookup = false, port_list;
+	int	   rc = -1;
+
+	if (!opts)
+	{
+		snprintf(err, errlen, "PG_CONNECTION_STRING does not parse");
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+	{
+		if (!o->val)
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0 && o->val[0])
+			hostaddr = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	if (host && !hostaddr)
+		for (const char *p = host; p;)
+		{
+			size_t		len;
+			const char *h = p;
+
+			p = list_next(p, &len);
+			lookup |= !host_is_literal(h, len);
+		}
+	if (!lookup)
+	{
+		PQconninfoFree(opts);
+		return 0;
+	}
+	port_list = port && strchr(port, ',');
+	if (port_list && list_count(port) != list_count(host))
+	{
+		snprintf(err, errlen, "PG_CONNECTION_STRING: %zu hosts but %zu ports", list_count(host),
+				 list_count(port));
+		goto done;
+	}
+	hosts[0] = addrs[0] = ports[0] = '\0';
+	{
+		const char *pp = port_list ? port : NULL;
+
+		for (const char *p = host; p;)
+		{
+			size_t			len, plen = 0;
+			const char	   *h = p, *pe = pp;
+			char			name[CONFIG_HOST_MAX];
+			struct addrinfo hints, *res = NULL;
+			int				gai;
+
+			p = list_next(p, &len);
+			if (pp)
+				pp = list_next(pp, &plen);
+			if (host_is_literal(h, len))
+			{
+				/* An empty hostaddr element: libpq uses this host element as it is. */
+				if (list_append(hosts, sizeof(hosts), &hu, h, len) != 0 ||
+					list_append(addrs, sizeof(addrs), &au, "", 0) != 0 ||
+					(port_list && list_append(ports, sizeof(ports), &pu, pe, plen) != 0))
+					goto too_long;
+				continue;
+			}
+			if (len >= sizeof(name))
+				goto too_long;
+			memcpy(name, h, len);
+			name[len] = '\0';
+			memset(&hints, 0, sizeof(hints));
+			hints.ai_family = AF_UNSPEC;
+			hints.ai_socktype = SOCK_STREAM;
+			hints.ai_flags = AI_ADDRCONFIG;
+			gai = getaddrinfo(name, NULL, &hints, &res);
+			if (gai != 0)
+			{
+				snprintf(err, errlen,
+						 "PostgreSQL host %s does not resolve (%s); it is looked up once at "
+						 "start-up",
+						 name, gai_strerror(gai));
+				goto done;
+			}
+			for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+			{
+				char		ip[INET6_ADDRSTRLEN];
+				const void *src =
+					ai->ai_family == AF_INET
+						? (const void *) &((struct sockaddr_in *) ai->ai_addr)->sin_addr
+						: (const void *) &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+
+				if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+					!inet_ntop(ai->ai_family, src, ip, sizeof(ip)))
+					continue;
+				if (list_append(hosts, sizeof(hosts), &hu, h, len) != 0 ||
+					list_append(addrs, sizeof(addrs), &au, ip, strlen(ip)) != 0 ||
+					(port_list && list_append(ports, sizeof(ports), &pu, pe, plen) != 0))
+				{
+					freeaddrinfo(res);
+					goto too_long;
+				}
+			}
+			freeaddrinfo(res);
+		}
+	}
+	out[0] = '\0';
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+	{
+		const char *v = o->val;
+
+		if (!v || strcmp(o->keyword, "hostaddr") == 0)
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			v = hosts;
+		else if (strcmp(o->keyword, "port") == 0 && port_list)
+			v = ports;
+		if (conninfo_append(out, outlen, &used, o->keyword, v) != 0)
+			goto too_long;
+	}
+	if (conninfo_append(out, outlen, &used, "hostaddr", addrs) != 0)
+		goto too_long;
+	rc = 1;
+	goto done;
+too_long:
+	snprintf(err, errlen, "PG_CONNECTION_STRING with its resolved addresses is too long");
+done:
+	PQconninfoFree(opts);
+	return rc;
 }

@@ -23,6 +23,14 @@
 #define CONFIG_URL_MAX 1024
 #define CONFIG_NAME_MAX 128
 
+#define CONFIG_NOTES_MAX 8
+
+typedef struct ConfigNote
+{
+	LogLevel level;
+	char	 text[256];
+} ConfigNote;
+
 typedef struct Config
 {
 	/* WebSocket and HTTP door */
@@ -60,6 +68,12 @@ typedef struct Config
 	char nats_queue_group[CONFIG_NAME_MAX];
 	char archipelago_stats_url[CONFIG_URL_MAX]; /* "" = no Archipelago source */
 	int	 archipelago_poll_interval_ms;
+	/* HTTP routes only (no WebSocket) on a second port too; 0 = none */
+	int http_port;
+	/* What config_load noticed that is not an error: a reference variable overridden by ours,
+	 * reference variables ignored. config_log logs them, one line each. */
+	ConfigNote notes[CONFIG_NOTES_MAX];
+	int		   note_count;
 } Config;
 
 typedef enum ConfigType
@@ -93,6 +107,26 @@ typedef struct ConfigEntry
 extern const ConfigEntry config_entries[];
 extern const size_t		 config_entry_count;
 
+/*
+ * The reference service's (social-service-ea) variables that mean one of ours. Environment only;
+ * ours win where both are set (a differing pair is one warning note). An empty value is unset.
+ * PG_COMPONENT_PSQL_{HOST,PORT,USER,PASSWORD,DATABASE} are composed into PG_CONNECTION_STRING
+ * when neither connection string is set (config_pg_parts).
+ */
+typedef struct ConfigAlias
+{
+	const char *env;  /* the reference's variable */
+	const char *ours; /* the variable of the entry it sets */
+	/* The reference's value as ours; NULL: the same text. -1 with a reason in why. */
+	int (*convert)(const char *value, char *out, size_t outlen, char *why, size_t whylen);
+} ConfigAlias;
+
+extern const ConfigAlias config_aliases[];
+extern const size_t		 config_alias_count;
+/* The reference's variables for features sociald does not have: set ones are named in one info
+ * note. NULL-terminated. */
+extern const char *const config_ignored[];
+
 typedef enum ConfigStatus
 {
 	CONFIG_OK = 0,
@@ -120,6 +154,24 @@ const ConfigEntry *config_find(const char *name);
 
 /* Usage and every entry: flag, environment variable, default, help. */
 void config_print_help(FILE *out, const char *prog);
+
+/*
+ * The PG_COMPONENT_PSQL_{HOST,PORT,USER,PASSWORD,DATABASE} values of envp as one libpq
+ * connection string (host='...' port='...' ...: quoted, \\ and ' escaped), in the order above,
+ * unset and empty ones left out. 1 with the string in out, 0 when none is set, -1 when it does
+ * not fit (why says so).
+ */
+int config_pg_parts(char *const envp[], char *out, size_t outlen, char *why, size_t whylen);
+
+/*
+ * libpq resolves host= names with a blocking getaddrinfo() on every (re)connect, on the loop.
+ * Called once at start-up, before the loop runs: when conninfo names a host (not an IP address,
+ * not a socket directory) and gives no hostaddr=, every host name is resolved now and the
+ * connection string rewritten with hostaddr= (each address of a name is tried in turn, as libpq
+ * would; host= stays, for TLS and for the password file). 1 rewritten into out, 0 nothing to do
+ * (out unchanged), -1 a name that does not resolve or a string that does not fit (err says which).
+ */
+int config_pg_resolve(const char *conninfo, char *out, size_t outlen, char *err, size_t errlen);
 
 /* Logs every setting at info level (passwords in the connection string and URLs are masked). */
 void config_log(const Config *cfg);

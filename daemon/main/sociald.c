@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -29,6 +30,7 @@
 #include "presence/fanout.h"
 #include "presence/nats_source.h"
 #include "presence/presence.h"
+#include "social/privacy.h"
 #include "social/procedures.h"
 #include "social/service.h"
 #include "social/updates.h"
@@ -106,6 +108,7 @@ static const DoorApp app = {
 	.stream_closed = service_stream_closed,
 	.closed = app_closed,
 	.status = app_status,
+	.http = privacy_http,
 };
 
 /* Tears down what is left; the loop then ends by itself. Loop thread. */
@@ -136,6 +139,7 @@ daemon_finish(Daemon *d)
 	d->pg = NULL;
 	updates_shutdown();
 	procedures_shutdown();
+	privacy_shutdown();
 	log_info("shutdown: closing remaining handles");
 }
 
@@ -216,6 +220,7 @@ main(int argc, char **argv)
 {
 	static Daemon d;
 	char		  err[512];
+	char		  pg_conninfo[CONFIG_CONNINFO_MAX];
 	int			  rc;
 	bool		  presence_ok;
 
@@ -240,6 +245,21 @@ main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	log_info("sociald %s starting", SOCIALD_VERSION);
 	config_log(&d.cfg);
+	/* libpq would look host names up on every (re)connect, blocking the loop: once, now. */
+	switch (
+		config_pg_resolve(d.cfg.pg_conninfo, pg_conninfo, sizeof(pg_conninfo), err, sizeof(err)))
+	{
+		case 0:
+			break;
+		case 1:
+			log_info("PostgreSQL host names resolved at start-up (hostaddr= added); an address "
+					 "that changes later needs a restart");
+			memcpy(d.cfg.pg_conninfo, pg_conninfo, sizeof(d.cfg.pg_conninfo));
+			break;
+		default:
+			log_error("%s", err);
+			return 1;
+	}
 
 	d.pg = pg_pool_create(d.loop, &(PgPoolOptions){.conninfo = d.cfg.pg_conninfo,
 												   .pool_size = d.cfg.pg_pool_size,
@@ -252,6 +272,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	status_pg = d.pg;
+	privacy_init(d.pg);
 	/* On failure (logged) no door is opened, and the exit below closes what was started. */
 	presence_ok = procedures_init(d.pg) == 0 && updates_init(d.pg, fanout_friendship_event) == 0 &&
 				  start_presence(&d) == 0;
@@ -264,6 +285,7 @@ main(int argc, char **argv)
 				  &(WsOptions){
 					  .host = d.cfg.host,
 					  .port = d.cfg.port,
+					  .http_port = d.cfg.http_port,
 					  .conn =
 						  {
 							  .auth_timeout_ms = d.cfg.auth_timeout_ms,
@@ -304,6 +326,9 @@ main(int argc, char **argv)
 		/* Logged by ws_create, start_presence or archipelago_create; still close the pool and
 		 * handles properly before exiting. */
 		daemon_finish(&d);
+		uv_run(d.loop, UV_RUN_DEFAULT);
+		/* A context ws_create destroyed half-way is freed like after ws_destroy (ws.h). */
+		ws_release();
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		uv_loop_close(d.loop);
 		return 1;

@@ -608,6 +608,122 @@ scenario_http() {
 	[[ -n $body ]] || fail "/status is empty"
 }
 
+http_live() { http_get "$1" /health/live >/dev/null 2>&1; }
+# live_or_gone PID PORT: the daemon answers on PORT, or has exited.
+live_or_gone() { ! pid_alive "$1" || http_live "$2"; }
+
+# GET /v1/users/<address>/privacy-settings: the reference's unauthenticated route, "all" by
+# default, what UpsertSocialSettings stored after, 400 for a malformed address.
+scenario_privacy() {
+	user pia
+	local body code upper
+	body=$(http_get "$MAIN_PORT" "/v1/users/${ADDR[pia]}/privacy-settings") || fail "privacy route"
+	[[ $body == '{"private_messages_privacy":"all"}' ]] || fail "default privacy: $body"
+	act pia UpsertSocialSettings private_messages_privacy=ONLY_FRIENDS
+	upper=0x$(tr 'a-f' 'A-F' <<<"${ADDR[pia]#0x}")
+	body=$(http_get "$MAIN_PORT" "/v1/users/$upper/privacy-settings") || fail "privacy route"
+	[[ $body == '{"private_messages_privacy":"only_friends"}' ]] || fail "after upsert: $body"
+	code=$(curl -sS -o "$WORK/privacy.bad" -w '%{http_code}' --max-time 5 \
+		"http://127.0.0.1:$MAIN_PORT/v1/users/0x1234/privacy-settings")
+	[[ $code == 400 ]] || fail "a malformed address answered $code"
+	grep -q '"error":"Bad request"' "$WORK/privacy.bad" || fail "400 body: $(cat "$WORK/privacy.bad")"
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 \
+		"http://127.0.0.1:$MAIN_PORT/v1/users/${ADDR[pia]}/other")
+	[[ $code == 404 ]] || fail "an unknown route answered $code"
+}
+
+# A sociald configured with the reference service's variables only (its compose: the
+# PG_COMPONENT_PSQL_* parts with a host name, REDIS_HOST, RPC_SERVER_PORT, UWS_SERVER_PORT, and
+# variables of features sociald does not have): it starts, serves WebSocket on RPC_SERVER_PORT
+# and the HTTP routes on UWS_SERVER_PORT too (no WebSocket there), and names the ignored ones.
+scenario_reference_env() {
+	user rex
+	local ws_port http_port log=$WORK/sociald.reference.log pid i redis_hp body code rc attempt
+	redis_hp=$(url_host_port "${REDIS_URL:-redis://127.0.0.1:6379}" 6379 | tr ' ' ':')
+	# A free port can be taken by another process before sociald binds it: then again.
+	for ((attempt = 1; attempt <= 5; attempt++)); do
+		ws_port=$(free_port) || fail "no free port"
+		http_port=$(free_port) || fail "no free port"
+		[[ $ws_port != "$http_port" ]] || continue
+		env -u PG_CONNECTION_STRING -u REDIS_URL -u HTTP_PORT -u WS_HOST \
+			RPC_SERVER_PORT="$ws_port" UWS_SERVER_PORT="$http_port" \
+			PG_COMPONENT_PSQL_HOST=localhost PG_COMPONENT_PSQL_PORT="$PGPORT" \
+			PG_COMPONENT_PSQL_USER="$ROLE" PG_COMPONENT_PSQL_DATABASE="$DB" \
+			REDIS_HOST="$redis_hp" REGISTRY_URL=https://peer.decentraland.org \
+			AWS_SNS_ARN=arn:aws:sns:us-east-1:000000000000:events \
+			AWS_SNS_ENDPOINT=http://127.0.0.1:4566 AWS_REGION=us-east-1 \
+			"$SOCIALD" >"$log" 2>&1 &
+		pid=$!
+		track_pid "$pid"
+		wait_for "sociald (reference env) on UWS_SERVER_PORT or its exit" live_or_gone "$pid" \
+			"$http_port"
+		pid_alive "$pid" && break
+		grep -q 'could not bind' "$log" || fail "sociald (reference env) did not start: $log"
+	done
+	pid_alive "$pid" || fail "sociald (reference env): no free ports after 5 attempts"
+	wait_for "sociald (reference env): pool up" metric_is "$http_port" pg_up 1
+	grep -q 'config: reference service variables for features sociald does not have are ignored: REGISTRY_URL, AWS_SNS_ARN, AWS_SNS_ENDPOINT, AWS_REGION' "$log" ||
+		fail "no ignored-variables line in $log"
+	grep -q 'PostgreSQL host names resolved at start-up' "$log" || fail "no resolution line"
+	for i in /status /metrics; do
+		http_get "$http_port" "$i" >/dev/null || fail "$i on UWS_SERVER_PORT"
+		http_get "$ws_port" "$i" >/dev/null || fail "$i on RPC_SERVER_PORT"
+	done
+	body=$(http_get "$http_port" "/v1/users/${ADDR[rex]}/privacy-settings") ||
+		fail "privacy route on UWS_SERVER_PORT"
+	[[ $body == '{"private_messages_privacy":"all"}' ]] || fail "privacy: $body"
+	SOCIALCTL_KEY=${KEY[rex]} "$SOCIALCTL" --url "ws://127.0.0.1:$ws_port/" call \
+		GetSocialSettings >/dev/null || fail "no WebSocket on RPC_SERVER_PORT"
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -H 'Connection: Upgrade' \
+		-H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+		-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "http://127.0.0.1:$http_port/" 2>/dev/null) ||
+		true
+	[[ $code != 101 ]] || fail "UWS_SERVER_PORT upgraded to WebSocket"
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[[ $rc == 0 ]] || fail "sociald (reference env) exited with $rc"
+}
+
+# UWS_SERVER_PORT taken: a start-up failure (exit 1) that says so.
+scenario_http_port_taken() {
+	local ws_port log=$WORK/sociald.taken.log rc attempt
+	for ((attempt = 1; attempt <= 5; attempt++)); do
+		ws_port=$(free_port) || fail "no free port"
+		rc=0
+		env WS_HOST=127.0.0.1 RPC_SERVER_PORT="$ws_port" UWS_SERVER_PORT="$MAIN_PORT" \
+			PG_CONNECTION_STRING="hostaddr=127.0.0.1 port=$PGPORT dbname=$DB user=$ROLE" \
+			timeout 30 "$SOCIALD" >"$log" 2>&1 || rc=$?
+		# the WebSocket port taken meanwhile by someone else: again
+		grep -q "port $ws_port: could not bind" "$log" || break
+	done
+	[[ $rc == 1 ]] || fail "exit status $rc with UWS_SERVER_PORT taken (log: $log)"
+	grep -q "port $MAIN_PORT (HTTP_PORT): could not bind" "$log" || fail "no bind error in $log"
+}
+
+# The database unreachable: the privacy route answers 503 at once, never hangs.
+scenario_privacy_db_down() {
+	user pdd
+	local dead log=$WORK/sociald.dbdown.log pid code port attempt
+	dead=$(free_port) || fail "no free port"
+	for ((attempt = 1; attempt <= 5; attempt++)); do
+		port=$(free_port) || fail "no free port"
+		env WS_HOST=127.0.0.1 RPC_SERVER_PORT="$port" \
+			PG_CONNECTION_STRING="hostaddr=127.0.0.1 port=$dead dbname=$DB user=$ROLE" \
+			"$SOCIALD" >"$log" 2>&1 &
+		pid=$!
+		track_pid "$pid"
+		wait_for "sociald (database down) or its exit" live_or_gone "$pid" "$port"
+		pid_alive "$pid" && break
+		grep -q 'could not bind' "$log" || fail "sociald (database down) did not start: $log"
+	done
+	pid_alive "$pid" || fail "sociald (database down): no free port after 5 attempts"
+	code=$(curl -sS -o "$WORK/privacy.503" -w '%{http_code}' --max-time 5 \
+		"http://127.0.0.1:$port/v1/users/${ADDR[pdd]}/privacy-settings") || true
+	[[ $code == 503 ]] || fail "database down answered '$code'"
+	stop_pid "$pid"
+}
+
 # SIGTERM: a clean exit 0, also with a client connected, which is closed with 1001.
 scenario_sigterm() {
 	user tom
@@ -626,7 +742,7 @@ scenario_sigterm() {
 # ---------------------------------------------------------------------------------------------
 
 ALL_SCENARIOS=(friendship_flow blocks errors pagination settings two_connections stream_cancel
-	auth listen_reconnect http sigterm)
+	auth listen_reconnect http privacy privacy_db_down reference_env http_port_taken sigterm)
 
 run_scenario() {
 	local name=$1 rc

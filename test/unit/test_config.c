@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "main/config.h"
 
@@ -55,6 +56,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg.pg_query_timeout_ms, 5000);
 	assert_int_equal(cfg.pg_max_queued, 1000);
 	assert_int_equal(cfg.log_level, LOG_LEVEL_INFO);
+	assert_int_equal(cfg.http_port, 0);
+	assert_int_equal(cfg.note_count, 0);
 }
 
 /* Loading with nothing set is the defaults. */
@@ -360,6 +363,252 @@ test_help_lists_everything(void **state)
 	free(text);
 }
 
+/* ---- The reference service's variables */
+
+typedef struct AliasCase
+{
+	const char *env[4];	 /* NULL-terminated */
+	const char *setting; /* our variable */
+	const char *expected;
+	const char *note; /* a note containing this, or NULL for none */
+} AliasCase;
+
+/* The value of our variable 'env' in cfg, as text. */
+static void
+value_text(const Config *cfg, const char *env, char *out, size_t outlen)
+{
+	for (size_t i = 0; i < config_entry_count; i++)
+	{
+		const ConfigEntry *e = &config_entries[i];
+		const char		  *field = (const char *) cfg + e->offset;
+
+		if (strcmp(e->env, env) != 0)
+			continue;
+		if (e->type == CONFIG_STRING || e->type == CONFIG_CONNINFO)
+			snprintf(out, outlen, "%s", field);
+		else
+			snprintf(out, outlen, "%d", *(const int *) field);
+		return;
+	}
+	fail_msg("no setting %s", env);
+}
+
+static void
+test_reference_aliases(void **state)
+{
+	static const AliasCase cases[] = {
+		{{"PG_COMPONENT_PSQL_CONNECTION_STRING=postgresql://u:p@127.0.0.1:5432/social_service_ea"},
+		 "PG_CONNECTION_STRING",
+		 "postgresql://u:p@127.0.0.1:5432/social_service_ea",
+		 NULL},
+		{{"PG_CONNECTION_STRING=hostaddr=10.0.0.1", "PG_COMPONENT_PSQL_CONNECTION_STRING=dbname=x"},
+		 "PG_CONNECTION_STRING",
+		 "hostaddr=10.0.0.1",
+		 "PG_CONNECTION_STRING and PG_COMPONENT_PSQL_CONNECTION_STRING are both set and differ: "
+		 "PG_CONNECTION_STRING is used"},
+		{{"PG_CONNECTION_STRING=dbname=x", "PG_COMPONENT_PSQL_CONNECTION_STRING=dbname=x"},
+		 "PG_CONNECTION_STRING",
+		 "dbname=x",
+		 NULL},
+		{{"PG_COMPONENT_PSQL_HOST=postgres", "PG_COMPONENT_PSQL_PORT=5433",
+		  "PG_COMPONENT_PSQL_DATABASE=social_service_ea"},
+		 "PG_CONNECTION_STRING",
+		 "host='postgres' port='5433' dbname='social_service_ea'",
+		 NULL},
+		{{"PG_COMPONENT_PSQL_USER=o'brien", "PG_COMPONENT_PSQL_PASSWORD=a b\\'c",
+		  "PG_COMPONENT_PSQL_HOST="},
+		 "PG_CONNECTION_STRING",
+		 "user='o\\'brien' password='a b\\\\\\'c'",
+		 NULL},
+		{{"PG_COMPONENT_PSQL_HOST=db", "PG_COMPONENT_PSQL_CONNECTION_STRING=dbname=y"},
+		 "PG_CONNECTION_STRING",
+		 "dbname=y",
+		 "PG_COMPONENT_PSQL_{HOST,PORT,USER,PASSWORD,DATABASE} are ignored: "
+		 "PG_COMPONENT_PSQL_CONNECTION_STRING is set"},
+		{{"PG_COMPONENT_PSQL_HOST=db", "PG_CONNECTION_STRING=dbname=z"},
+		 "PG_CONNECTION_STRING",
+		 "dbname=z",
+		 "are ignored: PG_CONNECTION_STRING is set"},
+		{{"REDIS_HOST=redis"}, "REDIS_URL", "redis://redis", NULL},
+		{{"REDIS_HOST=redis:6380"}, "REDIS_URL", "redis://redis:6380", NULL},
+		{{"REDIS_HOST=[::1]:6380"}, "REDIS_URL", "redis://[::1]:6380", NULL},
+		{{"REDIS_HOST="}, "REDIS_URL", "redis://127.0.0.1:6379", NULL},
+		{{"REDIS_HOST=redis", "REDIS_URL=redis://redis:6379"},
+		 "REDIS_URL",
+		 "redis://redis:6379",
+		 NULL},
+		{{"REDIS_HOST=other", "REDIS_URL=redis://redis:6379"},
+		 "REDIS_URL",
+		 "redis://redis:6379",
+		 "REDIS_URL and REDIS_HOST are both set and differ: REDIS_URL is used"},
+		{{"UWS_SERVER_PORT=3000"}, "HTTP_PORT", "3000", NULL},
+		{{"UWS_SERVER_PORT=3000", "HTTP_PORT=3001"},
+		 "HTTP_PORT",
+		 "3001",
+		 "HTTP_PORT and UWS_SERVER_PORT are both set and differ"},
+		{{"RPC_SERVER_PORT=8085", "NATS_URL=nats://nats:4222"},
+		 "NATS_URL",
+		 "nats://nats:4222",
+		 NULL},
+		{{"REGISTRY_URL=https://peer.decentraland.org", "AWS_REGION=us-east-1",
+		  "AWS_SNS_ENDPOINT=http://localstack:4566"},
+		 "RPC_SERVER_PORT",
+		 "8085",
+		 "reference service variables for features sociald does not have are ignored: "
+		 "REGISTRY_URL, AWS_SNS_ENDPOINT, AWS_REGION"},
+		{{"AWS_SNS_ARN="}, "RPC_SERVER_PORT", "8085", NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		const AliasCase *c = &cases[i];
+		char			*argv[] = {"sociald"};
+		char			*envp[5] = {0};
+		char			 got[CONFIG_CONNINFO_MAX];
+		Config			 cfg;
+
+		for (int j = 0; j < 4 && c->env[j]; j++)
+			envp[j] = (char *) c->env[j];
+		if (load(argv, ARGC(argv), envp, &cfg) != CONFIG_OK)
+			fail_msg("case %zu (%s): %s", i, c->env[0], err);
+		value_text(&cfg, c->setting, got, sizeof(got));
+		if (strcmp(got, c->expected) != 0)
+			fail_msg("case %zu (%s): %s is \"%s\", expected \"%s\"", i, c->env[0], c->setting, got,
+					 c->expected);
+		if (!c->note)
+		{
+			if (cfg.note_count != 0)
+				fail_msg("case %zu (%s): unexpected note \"%s\"", i, c->env[0], cfg.notes[0].text);
+			continue;
+		}
+		assert_int_equal(cfg.note_count, 1);
+		if (!strstr(cfg.notes[0].text, c->note))
+			fail_msg("case %zu: note \"%s\" does not contain \"%s\"", i, cfg.notes[0].text,
+					 c->note);
+		/* Values may hold passwords: a note names variables only. */
+		assert_null(strstr(cfg.notes[0].text, "="));
+	}
+}
+
+/* A composed connection string reads back, through libpq, as the values that went in. */
+static void
+test_pg_parts_quoting(void **state)
+{
+	char  *envp[] = {"PG_COMPONENT_PSQL_USER=a b", "PG_COMPONENT_PSQL_PASSWORD=it's \\ 'x'=y",
+					 "PG_COMPONENT_PSQL_DATABASE=d", NULL};
+	char   out[CONFIG_CONNINFO_MAX], why[128];
+	char  *argv[] = {"sociald"};
+	Config cfg;
+
+	assert_int_equal(config_pg_parts(envp, out, sizeof(out), why, sizeof(why)), 1);
+	assert_int_equal(load(argv, ARGC(argv), envp, &cfg), CONFIG_OK);
+	assert_string_equal(cfg.pg_conninfo, out);
+	assert_string_equal(out, "user='a b' password='it\\'s \\\\ \\'x\\'=y' dbname='d'");
+	assert_int_equal(config_pg_parts((char *[]){"X=1", NULL}, out, sizeof(out), why, sizeof(why)),
+					 0);
+	assert_int_equal(config_pg_parts(NULL, out, 8, why, sizeof(why)), 0);
+	assert_int_equal(config_pg_parts(envp, out, 16, why, sizeof(why)), -1);
+}
+
+static void
+test_reference_bad_values(void **state)
+{
+	static const BadCase cases[] = {
+		{NULL, "UWS_SERVER_PORT=70000", "UWS_SERVER_PORT (--http-port): 70000 is out of range"},
+		{NULL, "UWS_SERVER_PORT=x", "UWS_SERVER_PORT (--http-port): \"x\" is not a valid number"},
+		{NULL, "REDIS_HOST=redis://r", "REDIS_HOST (reference name of REDIS_URL): expected host"},
+		{NULL, "REDIS_HOST=u:p@r", "REDIS_HOST (reference name of REDIS_URL): expected host"},
+		{NULL, "REDIS_HOST=r:port", "REDIS_HOST (--redis-url)"},
+		{NULL, "PG_COMPONENT_PSQL_CONNECTION_STRING=nosuchkey=1",
+		 "PG_COMPONENT_PSQL_CONNECTION_STRING (--pg): invalid connection option"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		char  *argv[] = {"sociald"};
+		char  *envp[] = {(char *) cases[i].env, NULL};
+		Config cfg;
+
+		if (load(argv, 1, envp, &cfg) != CONFIG_ERROR)
+			fail_msg("%s was accepted", cases[i].env);
+		if (!strstr(err, cases[i].message))
+			fail_msg("%s: message \"%s\" does not contain \"%s\"", cases[i].env, err,
+					 cases[i].message);
+	}
+}
+
+typedef struct ResolveCase
+{
+	const char *conninfo;
+	int			rc;
+	const char *expected; /* rc 1: out contains this */
+} ResolveCase;
+
+/* Host names become hostaddr= once; IP addresses, socket directories and an explicit hostaddr
+ * are left alone. localhost resolves without a network. */
+static void
+test_pg_resolve(void **state)
+{
+	static const ResolveCase cases[] = {
+		{"hostaddr=127.0.0.1 port=5432 dbname=social", 0, NULL},
+		{"host=127.0.0.1 dbname=social", 0, NULL},
+		{"host=::1 dbname=social", 0, NULL},
+		{"host=/var/run/postgresql dbname=social", 0, NULL},
+		{"dbname=social", 0, NULL},
+		{"host=localhost hostaddr=127.0.0.1", 0, NULL},
+		{"host=localhost port=5433 dbname='a b'", 1, "hostaddr='"},
+		{"postgresql://u:p%20w@localhost:5433/social", 1, "password='p w'"},
+		{"host=localhost,127.0.0.1 port=1,2", 1, "hostaddr='"},
+		{"host=localhost,127.0.0.1 port=1,2,3", -1, NULL},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		char out[CONFIG_CONNINFO_MAX] = "unchanged";
+		int	 rc = config_pg_resolve(cases[i].conninfo, out, sizeof(out), err, sizeof(err));
+
+		if (rc != cases[i].rc)
+			fail_msg("%s: %d, expected %d (%s)", cases[i].conninfo, rc, cases[i].rc, err);
+		if (rc == 0)
+			assert_string_equal(out, "unchanged");
+		if (rc != 1)
+			continue;
+		assert_non_null(strstr(out, cases[i].expected));
+		assert_non_null(strstr(out, "host='localhost"));
+		/* What libpq reads back: as many hosts as addresses, and hosts as many as ports. */
+		{
+			PQconninfoOption *o = PQconninfoParse(out, NULL);
+			const char		 *h = NULL, *a = NULL, *p = NULL;
+			size_t			  nh = 1, na = 1, np = 1;
+
+			assert_non_null(o);
+			for (PQconninfoOption *x = o; x->keyword; x++)
+			{
+				if (strcmp(x->keyword, "host") == 0)
+					h = x->val;
+				else if (strcmp(x->keyword, "hostaddr") == 0)
+					a = x->val;
+				else if (strcmp(x->keyword, "port") == 0)
+					p = x->val;
+			}
+			assert_non_null(h);
+			assert_non_null(a);
+			for (const char *c = h; *c; c++)
+				nh += *c == ',';
+			for (const char *c = a; *c; c++)
+				na += *c == ',';
+			assert_int_equal(nh, na);
+			if (p && strchr(p, ','))
+			{
+				for (const char *c = p; *c; c++)
+					np += *c == ',';
+				assert_int_equal(np, nh);
+			}
+			PQconninfoFree(o);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -376,6 +625,10 @@ main(void)
 		cmocka_unit_test(test_bool),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_help_lists_everything),
+		cmocka_unit_test(test_reference_aliases),
+		cmocka_unit_test(test_pg_parts_quoting),
+		cmocka_unit_test(test_reference_bad_values),
+		cmocka_unit_test(test_pg_resolve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

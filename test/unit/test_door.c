@@ -35,6 +35,7 @@
 
 #include "door/auth.h"
 #include "door/conn.h"
+#include "door/http.h"
 #include "door/ws.h"
 #include "main/log.h"
 #include "rpc/rpc.h"
@@ -67,6 +68,8 @@ static struct
 	int		 opened, cancelled, closed;
 	uint32_t cancelled_proc;
 	int		 status;
+	int		 http_offered; /* paths offered to DoorApp.http */
+	int		 http_gone;	   /* /gone arrived; answered after its client left */
 } app_seen;
 
 /* What the client saw, on its thread. */
@@ -85,6 +88,9 @@ typedef struct ClientSeen
 	int		 bad_close_code;
 	char	 bad_close_text[64];
 	char	 status_body[1024];
+	char	 now_body[512];		/* GET /now: answered inside the hook */
+	char	 later_body[512];	/* GET /later: answered on a later loop turn */
+	char	 unknown_body[512]; /* GET /unknown: not the application's either */
 } ClientSeen;
 
 static ClientSeen client_seen;
@@ -137,6 +143,39 @@ app_status(json_t *o)
 	return json_object_set_new(o, "test_app", json_true());
 }
 
+/* DoorApp.http: /now answered in the hook, /later on the next loop turn, /gone only after the
+ * server is destroyed (its client is long gone: the answer must be dropped, not written). */
+static HttpAnswer *later_answer, *gone_answer;
+static uv_timer_t  later_timer;
+
+static void
+on_later(uv_timer_t *t)
+{
+	http_answer_send(later_answer, 202, "text/plain", "later");
+	later_answer = NULL;
+}
+
+static bool
+app_http(const char *method, const char *path, HttpAnswer *answer)
+{
+	app_seen.http_offered++;
+	if (strcmp(path, "/now") == 0)
+		http_answer_send(answer, 200, "application/json", "{\"now\":true}");
+	else if (strcmp(path, "/later") == 0)
+	{
+		later_answer = answer;
+		uv_timer_start(&later_timer, on_later, 0, 0);
+	}
+	else if (strcmp(path, "/gone") == 0)
+	{
+		gone_answer = answer;
+		app_seen.http_gone++;
+	}
+	else
+		return false;
+	return true;
+}
+
 static const DoorApp app = {
 	.module = &module,
 	.ready = app_ready,
@@ -145,6 +184,7 @@ static const DoorApp app = {
 	.stream_closed = app_stream_closed,
 	.closed = app_closed,
 	.status = app_status,
+	.http = app_http,
 };
 
 /* ---- A WebSocket client on blocking sockets (client thread) */
@@ -433,22 +473,49 @@ client_bad_auth(ClientSeen *seen)
 		close(fd);
 }
 
+/* GET path with Connection: close; the whole answer into body. */
+static void
+client_get(const char *path, char *body, size_t size)
+{
+	char	req[256];
+	int		fd = client_connect();
+	size_t	n = 0;
+	ssize_t got;
+	int		len =
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+
+	body[0] = '\0';
+	if (fd < 0)
+		return;
+	if (send(fd, req, (size_t) len, 0) == (ssize_t) len)
+		while (n + 1 < size && (got = recv(fd, body + n, size - 1 - n, 0)) > 0)
+			n += (size_t) got;
+	body[n] = '\0';
+	close(fd);
+}
+
 static void
 client_status(ClientSeen *seen)
 {
-	static const char req[] = "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-	int				  fd = client_connect();
-	size_t			  n = 0;
-	ssize_t			  got;
+	client_get("/status", seen->status_body, sizeof(seen->status_body));
+}
 
-	if (fd < 0)
-		return;
-	if (send(fd, req, sizeof(req) - 1, 0) == (ssize_t) sizeof(req) - 1)
-		while (n + 1 < sizeof(seen->status_body) &&
-			   (got = recv(fd, seen->status_body + n, sizeof(seen->status_body) - 1 - n, 0)) > 0)
-			n += (size_t) got;
-	seen->status_body[n] = '\0';
-	close(fd);
+/* The application's routes; /gone is asked and left before any answer. */
+static void
+client_http(ClientSeen *seen)
+{
+	static const char gone[] = "GET /gone HTTP/1.1\r\nHost: x\r\n\r\n";
+	int				  fd = client_connect();
+
+	if (fd >= 0)
+	{
+		if (send(fd, gone, sizeof(gone) - 1, 0) != (ssize_t) sizeof(gone) - 1)
+			fprintf(stderr, "client: sending /gone failed\n");
+		client_get("/now", seen->now_body, sizeof(seen->now_body));
+		client_get("/later", seen->later_body, sizeof(seen->later_body));
+		client_get("/unknown", seen->unknown_body, sizeof(seen->unknown_body));
+		close(fd);
+	}
 }
 
 static void *
@@ -457,6 +524,7 @@ client_main(void *arg)
 	client_session(&client_seen);
 	client_bad_auth(&client_seen);
 	client_status(&client_seen);
+	client_http(&client_seen);
 	uv_async_send(&done_async);
 	return NULL;
 }
@@ -486,7 +554,12 @@ static void
 on_done(uv_async_t *a)
 {
 	uv_close((uv_handle_t *) a, NULL);
+	uv_close((uv_handle_t *) &later_timer, NULL);
 	ws_destroy(server);
+	/* Every connection is closed now: this answer has nobody to go to and is only freed. */
+	if (gone_answer)
+		http_answer_send(gone_answer, 200, "text/plain", "too late");
+	gone_answer = NULL;
 }
 
 static void
@@ -521,6 +594,7 @@ test_door_with_an_application(void **state)
 	server = ws_create(&loop, &opts);
 	assert_non_null(server);
 	assert_int_equal(uv_async_init(&loop, &done_async, on_done), 0);
+	assert_int_equal(uv_timer_init(&loop, &later_timer), 0);
 	assert_int_equal(pthread_create(&client, NULL, client_main, NULL), 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ws_release();
@@ -562,6 +636,17 @@ test_door_with_an_application(void **state)
 	assert_non_null(strstr(client_seen.status_body, "\"connections\":"));
 	assert_non_null(strstr(client_seen.status_body, "\"test_app\":true"));
 	assert_int_equal(app_seen.status, 1);
+
+	/* the application's routes, answered at once, later, and too late */
+	assert_non_null(strstr(client_seen.now_body, "HTTP/1.1 200"));
+	assert_non_null(strstr(client_seen.now_body, "application/json"));
+	assert_non_null(strstr(client_seen.now_body, "{\"now\":true}"));
+	assert_non_null(strstr(client_seen.later_body, "HTTP/1.1 202"));
+	assert_non_null(strstr(client_seen.later_body, "\r\n\r\nlater"));
+	assert_non_null(strstr(client_seen.unknown_body, "HTTP/1.1 404"));
+	assert_int_equal(app_seen.http_gone, 1);
+	assert_int_equal(app_seen.http_offered, 4);
+	assert_null(later_answer);
 }
 
 int
