@@ -176,6 +176,17 @@ social_pb_set_repeated(ProtobufCMessage *m, const char *field, size_t n, void *i
 
 /* FriendProfile and BlockedUserProfile have the profile's fields under the same names but not at
  * the same places (blocked_at comes before name_color): one filler for both, by name. */
+/* Who hears of every profile served (social_pb_set_profile_hook); NULL: nobody. */
+static SocialPbProfileHook profile_hook;
+static void				  *profile_hook_ud;
+
+void
+social_pb_set_profile_hook(SocialPbProfileHook fn, void *ud)
+{
+	profile_hook = fn;
+	profile_hook_ud = ud;
+}
+
 static void
 fill_profile(ProtobufCMessage *m, PbColor3 *color, const PGresult *res, int row, int col)
 {
@@ -187,6 +198,8 @@ fill_profile(ProtobufCMessage *m, PbColor3 *color, const PGresult *res, int row,
 		social_pb_text(res, row, col + 3);
 	if (read_color(color, res, row, col + 4))
 		(void) social_pb_set_message(m, "name_color", &color->base);
+	if (profile_hook)
+		profile_hook(profile_hook_ud, social_pb_text(res, row, col));
 }
 
 void

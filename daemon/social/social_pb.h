@@ -4,7 +4,7 @@
  *
  * Messages built here borrow their strings from the PGresult they were read from: pack them
  * before the result callback returns and never free them with protobuf-c's free_unpacked. All
- * functions but social_pb_refuse_duplicate are pure (no I/O); all run on the loop thread.
+ * functions but social_pb_refuse_duplicate (and the profile hook's calls) are pure (no I/O); all run on the loop thread.
  */
 #ifndef SOCIALD_SOCIAL_PB_H
 #define SOCIALD_SOCIAL_PB_H
@@ -47,6 +47,15 @@ typedef struct SocialBlockedProfile
 void social_pb_profile(SocialProfile *p, const PGresult *res, int row, int col);
 /* The same for a blocked user; blocked_at is left unset. */
 void social_pb_blocked_profile(SocialBlockedProfile *p, const PGresult *res, int row, int col);
+
+/*
+ * Every profile the two functions above fill is also told to fn (the address, valid during the
+ * call): the one place every profile the protocol carries passes through, so the profile registry
+ * (registry.h) learns which addresses are being shown and refreshes them in the background. fn
+ * must not block; NULL (the default) turns it off. Set before the loop runs.
+ */
+typedef void (*SocialPbProfileHook)(void *ud, const char *address);
+void social_pb_set_profile_hook(SocialPbProfileHook fn, void *ud);
 
 /* The client-facing class of a failed query, from its SQLSTATE (README: Errors). */
 typedef enum SocialErrorKind
