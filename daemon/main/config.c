@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "presence/archipelago.h"
+#include "social/registry.h"
 #include "store/redis_client.h"
 
 #define FIELD(f) offsetof(Config, f), sizeof(((Config *) 0)->f)
@@ -32,6 +33,7 @@ static int check_redis_url(const char *value, char *why, size_t whylen);
 static int check_nats_url(const char *value, char *why, size_t whylen);
 static int check_nats_token(const char *value, char *why, size_t whylen);
 static int check_http_url(const char *value, char *why, size_t whylen);
+static int check_registry_url(const char *value, char *why, size_t whylen);
 static int redis_host_url(const char *value, char *out, size_t outlen, char *why, size_t whylen);
 
 /* One row per setting, {name, env var, type, default, range, field, help}: the rows look alike
@@ -121,6 +123,14 @@ const ConfigEntry config_entries[] = {
 	{"archipelago-poll-interval", "ARCHIPELAGO_POLL_INTERVAL_IN_MS", CONFIG_MS, "5000", 500,
 	 3600000, FIELD(archipelago_poll_interval_ms),
 	 "How often one instance polls Archipelago's /peers."},
+	{"registry-url", "REGISTRY_URL", CONFIG_STRING, "", 0, 0, FIELD(registry_url),
+	 "Decentraland profile registry base URL (POST <url>/profiles); names and pictures are "
+	 "fetched in the background into social.profiles. Empty: profiles as social.profiles has "
+	 "them.",
+	 true, check_registry_url},
+	{"registry-timeout", "REGISTRY_TIMEOUT_MS", CONFIG_MS, "5000", 100, 60000,
+	 FIELD(registry_timeout_ms),
+	 "One profile registry request, name lookup to last byte; a slower one is abandoned."},
 	{"http-port", "HTTP_PORT", CONFIG_INT, "0", 0, 65535, FIELD(http_port),
 	 "A second TCP port serving the HTTP routes only (no WebSocket), for probes and Prometheus; "
 	 "0 = none (the routes are on RPC_SERVER_PORT either way)."},
@@ -129,7 +139,7 @@ const ConfigEntry config_entries[] = {
 const size_t config_entry_count = sizeof(config_entries) / sizeof(config_entries[0]);
 
 /* The reference service's names for our settings (config.h). RPC_SERVER_PORT, NATS_URL and
- * ARCHIPELAGO_STATS_URL need no row: they are our names too. */
+ * ARCHIPELAGO_STATS_URL and REGISTRY_URL need no row: they are our names too. */
 const ConfigAlias config_aliases[] = {
 	{"PG_COMPONENT_PSQL_CONNECTION_STRING", "PG_CONNECTION_STRING", NULL},
 	{"REDIS_HOST", "REDIS_URL", redis_host_url},
@@ -138,8 +148,7 @@ const ConfigAlias config_aliases[] = {
 
 const size_t config_alias_count = sizeof(config_aliases) / sizeof(config_aliases[0]);
 
-const char *const config_ignored[] = {"REGISTRY_URL", "AWS_SNS_ARN", "AWS_SNS_ENDPOINT",
-									  "AWS_REGION", NULL};
+const char *const config_ignored[] = {"AWS_SNS_ARN", "AWS_SNS_ENDPOINT", "AWS_REGION", NULL};
 
 /* The parts the reference composes when it has no connection string, with their libpq names. */
 static const struct
@@ -863,6 +872,18 @@ check_http_url(const char *value, char *why, size_t whylen)
 	ArchipelagoUrl u;
 
 	return archipelago_url_parse(value, &u, why, whylen);
+}
+
+/* The registry client's parser, so a URL it would refuse fails at startup. */
+static int
+check_registry_url(const char *value, char *why, size_t whylen)
+{
+	char host[256], path[1024], host_header[272];
+	bool tls, numeric;
+	int	 port;
+
+	return registry_url_parse(value, &tls, host, sizeof(host), &numeric, &port, path, sizeof(path),
+							  host_header, sizeof(host_header), why, whylen);
 }
 
 /* ---- The reference's names, and PostgreSQL host names */

@@ -68,6 +68,9 @@ typedef struct Config
 	char nats_queue_group[CONFIG_NAME_MAX];
 	char archipelago_stats_url[CONFIG_URL_MAX]; /* "" = no Archipelago source */
 	int	 archipelago_poll_interval_ms;
+	/* Profiles (social/registry.h) */
+	char registry_url[CONFIG_URL_MAX]; /* "" = no registry: profiles as social.profiles has them */
+	int	 registry_timeout_ms;
 	/* HTTP routes only (no WebSocket) on a second port too; 0 = none */
 	int http_port;
 	/* What config_load noticed that is not an error: a reference variable overridden by ours,

@@ -45,6 +45,12 @@ typedef enum MetricCounter
 	M_PRESENCE_REDIS_ERRORS,	/* presence scripts that failed (Redis down, error reply) */
 	M_PRESENCE_SESSION_FLIPS,	/* flips written to social.presence_sessions */
 	M_PRESENCE_SESSION_DROPS,	/* flips not recorded: batch full or refused by the database */
+	M_REGISTRY_REQUESTS_OK,		/* POST /profiles answered 200 with a JSON array (registry.c) */
+	M_REGISTRY_REQUESTS_FAILED, /* requests that failed: resolve, connect, status, size, garbage */
+	M_REGISTRY_TIMEOUTS,		/* requests abandoned at their deadline */
+	M_REGISTRY_PROFILES_STORED, /* profiles written to social.profiles */
+	M_REGISTRY_UNUSABLE,		/* profiles skipped: no user id, name or picture */
+	M_REGISTRY_SKIPPED,			/* lookups not queued: the queue or the known set was full */
 	M_COUNTER_COUNT
 } MetricCounter;
 

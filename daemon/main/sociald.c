@@ -27,6 +27,7 @@
 #include "main/config.h"
 #include "main/log.h"
 #include "presence/archipelago.h"
+#include "social/registry.h"
 #include "presence/fanout.h"
 #include "presence/nats_source.h"
 #include "presence/presence.h"
@@ -50,6 +51,7 @@ typedef struct Daemon
 	RedisClient *redis;
 	NatsSource	*nats;			   /* NULL without the NATS source */
 	Archipelago *archipelago;	   /* NULL without the Archipelago source */
+	Registry	*registry;		   /* NULL without REGISTRY_URL */
 	char		 instance_id[128]; /* host:pid:random, names this process in Redis */
 	Ws			*ws;
 	uv_signal_t	 sigterm;
@@ -127,6 +129,9 @@ daemon_finish(Daemon *d)
 	/* Archipelago polls over the lws context: before it goes. */
 	archipelago_destroy(d->archipelago);
 	d->archipelago = NULL;
+	/* The registry client fetches over the lws context and stores through the pool. */
+	registry_destroy(d->registry);
+	d->registry = NULL;
 	ws_destroy(d->ws);
 	d->ws = NULL;
 	/* Sources first, then presence, then the Redis client they all use. */
@@ -315,13 +320,23 @@ main(int argc, char **argv)
 		if (!d.archipelago)
 			log_error("cannot start the Archipelago presence source");
 	}
+	/* Profiles from the registry, in the background; answers never wait for it. */
+	if (d.ws && d.cfg.registry_url[0] != '\0')
+	{
+		d.registry = registry_create(
+			d.loop, ws_context(), d.pg,
+			&(RegistryOptions){.url = d.cfg.registry_url, .timeout_ms = d.cfg.registry_timeout_ms});
+		if (!d.registry)
+			log_error("cannot start the profile registry client");
+	}
 
 	uv_timer_init(d.loop, &d.drain);
 	d.drain.data = &d;
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;
-	if (!d.ws || (config_presence_sources(&d.cfg).archipelago && !d.archipelago))
+	if (!d.ws || (config_presence_sources(&d.cfg).archipelago && !d.archipelago) ||
+		(d.cfg.registry_url[0] != '\0' && !d.registry))
 	{
 		/* Logged by ws_create, start_presence or archipelago_create; still close the pool and
 		 * handles properly before exiting. */

@@ -649,7 +649,7 @@ scenario_reference_env() {
 			RPC_SERVER_PORT="$ws_port" UWS_SERVER_PORT="$http_port" \
 			PG_COMPONENT_PSQL_HOST=localhost PG_COMPONENT_PSQL_PORT="$PGPORT" \
 			PG_COMPONENT_PSQL_USER="$ROLE" PG_COMPONENT_PSQL_DATABASE="$DB" \
-			REDIS_HOST="$redis_hp" REGISTRY_URL=https://peer.decentraland.org \
+			REDIS_HOST="$redis_hp" REGISTRY_URL=http://127.0.0.1:1/ \
 			AWS_SNS_ARN=arn:aws:sns:us-east-1:000000000000:events \
 			AWS_SNS_ENDPOINT=http://127.0.0.1:4566 AWS_REGION=us-east-1 \
 			"$SOCIALD" >"$log" 2>&1 &
@@ -662,8 +662,10 @@ scenario_reference_env() {
 	done
 	pid_alive "$pid" || fail "sociald (reference env): no free ports after 5 attempts"
 	wait_for "sociald (reference env): pool up" metric_is "$http_port" pg_up 1
-	grep -q 'config: reference service variables for features sociald does not have are ignored: REGISTRY_URL, AWS_SNS_ARN, AWS_SNS_ENDPOINT, AWS_REGION' "$log" ||
+	grep -q 'config: reference service variables for features sociald does not have are ignored: AWS_SNS_ARN, AWS_SNS_ENDPOINT, AWS_REGION' "$log" ||
 		fail "no ignored-variables line in $log"
+	grep -q 'registry: profiles from POST http://127.0.0.1:1/profiles' "$log" ||
+		fail "REGISTRY_URL not taken in $log"
 	grep -q 'PostgreSQL host names resolved at start-up' "$log" || fail "no resolution line"
 	for i in /status /metrics; do
 		http_get "$http_port" "$i" >/dev/null || fail "$i on UWS_SERVER_PORT"
@@ -683,6 +685,82 @@ scenario_reference_env() {
 	rc=0
 	wait "$pid" || rc=$?
 	[[ $rc == 0 ]] || fail "sociald (reference env) exited with $rc"
+}
+
+# A counter of a daemon's /metrics is at least N.
+metric_at_least() {
+	local port=$1 name=$2 want=$3 v
+	v=$(http_get "$port" /metrics 2>/dev/null | awk -v n="sociald_$name" '$1 == n { print $2 }')
+	[[ -n $v ]] && ((v >= want))
+}
+
+# The profile registry (REGISTRY_URL), against test/e2e/registry_stub.js: a second sociald whose
+# answers never wait for the registry. GetFriends first answers the addresses alone, the page's
+# addresses go to the registry in one request, and once they are stored the next answer (and
+# social.profiles) has names and pictures. A registry answering garbage, 500 or nothing at all
+# costs a counter: the answers still come at once, with the address alone. Friendships are made
+# through the main daemon, which has no registry, so nothing is fetched before the first look.
+scenario_registry() {
+	command -v node >/dev/null || fail "node is needed for the registry stub"
+	local main_url=$URL reg_url mode=$WORK/registry.mode rlog=$WORK/registry.requests got
+	local stub_pid rport n friend
+	user rga
+	user rgb
+	user rgc
+	user rgd
+	user rge
+	user rgf
+	echo good >"$mode"
+	: >"$rlog"
+	rm -f "$WORK/registry.port"
+	node "$(dirname -- "${BASH_SOURCE[0]}")/registry_stub.js" --mode-file "$mode" \
+		--port-file "$WORK/registry.port" --log-file "$rlog" >>"$WORK/registry.stub.log" 2>&1 &
+	stub_pid=$!
+	track_pid "$stub_pid"
+	wait_for "the registry stub's port file" test -s "$WORK/registry.port"
+	start_sociald registry "$DB" REGISTRY_URL="http://127.0.0.1:$(cat "$WORK/registry.port")/lambdas/" \
+		REGISTRY_TIMEOUT_MS=1000
+	rport=$STARTED_PORT
+	reg_url="ws://127.0.0.1:$rport/"
+
+	URL=$main_url
+	befriend rga rgb
+	befriend rga rgc
+	URL=$reg_url
+	check 0 rga GetFriends -- "{\"friends\":$(PLIST rgb rgc),\"pagination_data\":{\"total\":2,\"page\":1}}"
+	wait_for "2 registry profiles stored" metric_at_least "$rport" registry_profiles_stored_total 2
+	n=$(wc -l <"$rlog")
+	[[ $n == 1 ]] || fail "the page of friends took $n registry requests: $(cat "$rlog")"
+	grep -q "^good 2 " "$rlog" || fail "registry request: $(cat "$rlog")"
+	got=$(ctl rga call GetFriends)
+	for friend in rgb rgc; do
+		[[ $got == *"\"address\":\"${ADDR[$friend]}\",\"name\":\"name-${ADDR[$friend]: -6}\",\"has_claimed_name\":true,\"profile_picture_url\":\"https://img/${ADDR[$friend]}.png\""* ]] ||
+			fail "no registry profile for $friend in $got"
+	done
+	got=$(psql -X -At -d "$DB" -c "SELECT name, profile_picture_url, name_color_g FROM social.profiles WHERE address = '${ADDR[rgb]}'")
+	[[ $got == "name-${ADDR[rgb]: -6}|https://img/${ADDR[rgb]}.png|0.5" ]] || fail "social.profiles: $got"
+
+	# garbage, 500, and a registry that never answers: answers come at once, address alone.
+	local -a modes=(garbage "status 500" hang) metric=(registry_requests_failed_total
+		registry_requests_failed_total registry_timeouts_total) want=(1 2 1) users=(rgd rge rgf)
+	for ((n = 0; n < 3; n++)); do
+		echo "${modes[n]}" >"$mode"
+		friend=${users[n]}
+		URL=$main_url
+		befriend rga "$friend"
+		URL=$reg_url
+		got=$(timeout 5 env SOCIALCTL_KEY="${KEY[rga]}" "$SOCIALCTL" --url "$URL" call GetFriends) ||
+			fail "GetFriends with a registry in mode ${modes[n]} did not answer in time"
+		[[ $got == *"$(P "$friend")"* ]] || fail "mode ${modes[n]}: $friend not shown by address: $got"
+		wait_for "${metric[n]} >= ${want[n]}" metric_at_least "$rport" "${metric[n]}" "${want[n]}"
+		got=$(timeout 5 env SOCIALCTL_KEY="${KEY[rga]}" "$SOCIALCTL" --url "$URL" call GetFriends) ||
+			fail "GetFriends after a registry ${modes[n]} did not answer in time"
+		[[ $got == *"$(P "$friend")"* ]] || fail "mode ${modes[n]}: $friend changed: $got"
+	done
+	metric_at_least "$rport" registry_profiles_stored_total 3 && fail "a failed lookup stored a profile"
+	pid_alive "$STARTED_PID" || fail "the registry daemon died"
+	stop_pid "$STARTED_PID"
+	stop_pid "$stub_pid"
 }
 
 # UWS_SERVER_PORT taken: a start-up failure (exit 1) that says so.
@@ -742,7 +820,8 @@ scenario_sigterm() {
 # ---------------------------------------------------------------------------------------------
 
 ALL_SCENARIOS=(friendship_flow blocks errors pagination settings two_connections stream_cancel
-	auth listen_reconnect http privacy privacy_db_down reference_env http_port_taken sigterm)
+	auth listen_reconnect http privacy privacy_db_down reference_env registry http_port_taken
+	sigterm)
 
 run_scenario() {
 	local name=$1 rc

@@ -452,10 +452,10 @@ test_reference_aliases(void **state)
 		 NULL},
 		{{"REGISTRY_URL=https://peer.decentraland.org", "AWS_REGION=us-east-1",
 		  "AWS_SNS_ENDPOINT=http://localstack:4566"},
-		 "RPC_SERVER_PORT",
-		 "8085",
+		 "REGISTRY_URL",
+		 "https://peer.decentraland.org",
 		 "reference service variables for features sociald does not have are ignored: "
-		 "REGISTRY_URL, AWS_SNS_ENDPOINT, AWS_REGION"},
+		 "AWS_SNS_ENDPOINT, AWS_REGION"},
 		{{"AWS_SNS_ARN="}, "RPC_SERVER_PORT", "8085", NULL},
 	};
 
