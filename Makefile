@@ -29,7 +29,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := all
 
-.PHONY: all install deps check run bench docker-check version-check format format-check clean help
+.PHONY: all install deps check run bench docker-check version-check guide-check format format-check clean help
 
 all:
 	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG)
@@ -82,12 +82,17 @@ version-check:
 	fi; \
 	echo "version-check: $$control_version"
 
+# The README's analyst queries are the ones test/regress/sql/analyst_questions.sql runs.
+guide-check:
+	@bash tools/check_guide_sql
+
 # `install` builds the daemon too (all); the unit test binaries are built here, so a build error
 # stops at once. The harness then runs every suite, the daemon's unit tests (make -C daemon
 # check-unit) and its black-box suites (test/e2e, test/compat) included, under one summary.
 check: deps
 	@$(MAKE) --no-print-directory version-check
 	@bash tools/check_layers
+	@bash tools/check_guide_sql
 	@$(MAKE) --no-print-directory install
 	@$(MAKE) --no-print-directory -C daemon unit
 	@$(HARNESS) $(HARNESS_OPTS) --check
@@ -146,4 +151,5 @@ help:
 	@echo 'make format        clang-format the C sources in place'
 	@echo 'make format-check  list C sources that are not clang-formatted'
 	@echo 'make version-check control file and extension/Makefile agree on the version'
+	@echo 'make guide-check   the README'"'"'s analyst queries are the ones the regress test runs'
 	@echo 'make clean         remove build outputs (extension and daemon)'
