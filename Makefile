@@ -20,7 +20,7 @@ DEB_PACKAGES := \
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib libpq-dev \
 	libwebsockets-dev libwebsockets-evlib-uv libhiredis-dev libnats-dev nats-server redis-server \
 	protobuf-c-compiler libprotobuf-c-dev libsecp256k1-dev libuv1-dev libcmocka-dev \
-	libjansson-dev pkg-config gcc make clang-format iproute2 curl
+	libjansson-dev libssl-dev pkg-config gcc make clang-format iproute2 curl
 
 # C sources under clang-format: the extension, and the daemon and unit tests once they exist.
 FORMAT_DIRS := $(wildcard extension daemon test/unit tools bench/presence)
