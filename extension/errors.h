@@ -27,6 +27,9 @@
  *	SC014	 ERRCODE_SOCIAL_INVALID_LIST	   unknown or NULL paged list name	  (not reachable by clients)
  *	SC015	 ERRCODE_SOCIAL_IMPORT_SOURCE	   import source schema missing, or	  (not reachable by clients)
  *											   without the reference's tables
+ *	SC016	 ERRCODE_SOCIAL_INVALID_OUTBOX_ARG bad argument to an outbox_*		  (not reachable by clients)
+ *											   function (NULL id, count outside
+ *											   1..1000, negative interval)
  *	SC020	 ERRCODE_SOCIAL_APPEND_ONLY		   UPDATE/DELETE/TRUNCATE of a log	  (not reachable by clients)
  *
  * Anything else (42501 permission denied, 40P01 deadlock, 53xxx resources,
@@ -53,6 +56,7 @@
 #define ERRCODE_SOCIAL_TOO_MANY_ADDRESSES MAKE_SQLSTATE('S', 'C', '0', '1', '3')
 #define ERRCODE_SOCIAL_INVALID_LIST MAKE_SQLSTATE('S', 'C', '0', '1', '4')
 #define ERRCODE_SOCIAL_IMPORT_SOURCE MAKE_SQLSTATE('S', 'C', '0', '1', '5')
+#define ERRCODE_SOCIAL_INVALID_OUTBOX_ARG MAKE_SQLSTATE('S', 'C', '0', '1', '6')
 #define ERRCODE_SOCIAL_APPEND_ONLY MAKE_SQLSTATE('S', 'C', '0', '2', '0')
 
 #endif /* SOCIAL_ERRORS_H */

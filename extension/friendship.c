@@ -39,6 +39,7 @@
 #include "friendship.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "errors.h"
 #include "executor/spi.h"
@@ -49,6 +50,7 @@
 #include "spi_plan.h"
 #include "userlock.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -148,6 +150,35 @@ static SpiPlan plan_update = {
 	"           WHERE id = $1) " ACTION_INSERT,
 	8,
 	{UUIDOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, UUIDOID, TEXTOID, TEXTOID}};
+
+/*
+ * The notification outbox (0.5.0): a request or an accept enqueues its notification in the
+ * statement after the action's, so in the same transaction -- both commit or neither does.  Here,
+ * in the write path, rather than in a trigger on the log: social.import_reference and pg_restore
+ * append to the log directly and must not announce the past again.  A database not yet updated
+ * to 0.5.0 has no outbox table, and this library serves it too: then nothing is enqueued.
+ */
+static SpiPlan plan_outbox = {
+	"INSERT INTO social.notification_outbox (action_id, kind) VALUES ($1, $2)",
+	2,
+	{UUIDOID, TEXTOID}};
+
+static void
+OutboxEnqueue(FriendshipAction action, Datum action_id)
+{
+	Oid	  nsp;
+	Datum args[2];
+
+	if (action != FA_REQUEST && action != FA_ACCEPT)
+		return;
+	nsp = get_namespace_oid("social", true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("notification_outbox", nsp)))
+		return;
+	args[0] = action_id;
+	args[1] =
+		CStringGetTextDatum(action == FA_REQUEST ? "friendship-request" : "friendship-accepted");
+	SpiPlanExec(&plan_outbox, args, NULL, false, 0);
+}
 
 /* A random uuid that survives SPI_finish. */
 static Datum
@@ -268,6 +299,7 @@ FriendshipApply(FriendshipRow *row, const char *actor, const char *target, Frien
 	args[7] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	nulls[7] = reason ? ' ' : 'n';
 	SpiPlanExec(row->found ? &plan_update : &plan_insert, args, nulls, false, 0);
+	OutboxEnqueue(action, action_id);
 	row->found = true;
 
 	/* Friend sets follow the friends relation: entering or leaving accept. */

@@ -179,6 +179,11 @@ SELECT * FROM social.get_settings(:'bob');
 SELECT * FROM social.get_settings(:'carol');
 -- Imported log rows carry the frozen xid, and the friend sets agree with the friendships.
 SELECT DISTINCT xid FROM social.friendship_actions ORDER BY xid;
+-- Imported requests and accepts enqueue no notification (0.5.0): only the state machine's write
+-- path enqueues, and the import writes the log itself.
+SELECT (SELECT count(*) FROM social.friendship_actions WHERE action IN ('request', 'accept'))
+		   AS imported_requests_and_accepts,
+	   (SELECT count(*) FROM social.notification_outbox) AS notifications;
 SELECT * FROM social.check_friend_sets() ORDER BY address;
 
 -- A rerun imports nothing twice.
