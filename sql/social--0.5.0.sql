@@ -298,7 +298,7 @@ CREATE FUNCTION social.friends(me text, "limit" integer DEFAULT NULL, "offset" i
 	AS 'MODULE_PATHNAME', 'social_friends'
 	LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION social.friends(text, integer, integer) IS
-	'Friends of me ordered by address; limit defaults to and is clamped at 1000, offset at 100000.';
+	'Friends of me ordered by address; limit and offset clamped as social.page_limit(''friends'', ...) and social.clamp_offset say.';
 
 CREATE FUNCTION social.mutual_friends(me text, other text, "limit" integer DEFAULT NULL,
 									  "offset" integer DEFAULT NULL,
@@ -307,7 +307,7 @@ CREATE FUNCTION social.mutual_friends(me text, other text, "limit" integer DEFAU
 	AS 'MODULE_PATHNAME', 'social_mutual_friends'
 	LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION social.mutual_friends(text, text, integer, integer) IS
-	'Friends both users share, ordered by address; empty when either blocks the other.';
+	'Friends both users share, ordered by address; empty when either blocks the other; limit and offset clamped as social.page_limit(''mutual_friends'', ...) and social.clamp_offset say.';
 
 CREATE FUNCTION social.friend_count(me text) RETURNS bigint
 	AS 'MODULE_PATHNAME', 'social_friend_count'
@@ -329,10 +329,25 @@ CREATE FUNCTION social.clamp_limit(requested integer, dflt integer, maximum inte
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	RETURN CASE WHEN requested IS NULL OR requested <= 0 THEN dflt
 				ELSE LEAST(requested, maximum) END;
+
+-- Page sizes and the offset cap are paging.c's (0.3.0).
+CREATE FUNCTION social.page_limit(list text, requested integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'social_page_limit'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION social.page_limit(text, integer) IS
+	'The page size a paged read uses for the requested limit: the list''s default when NULL, zero or negative, else at most its maximum.';
+
+CREATE FUNCTION social.page_number(list text, "limit" integer, "offset" integer) RETURNS integer
+	AS 'MODULE_PATHNAME', 'social_page_number'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION social.page_number(text, integer, integer) IS
+	'The page number ceil(offset / limit) + 1 of a paged read, from the limit and offset it uses for those requested.';
+
 CREATE FUNCTION social.clamp_offset(requested integer) RETURNS integer
-	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	RETURN CASE WHEN requested IS NULL OR requested < 0 THEN 0
-				ELSE LEAST(requested, 100000) END;
+	AS 'MODULE_PATHNAME', 'social_clamp_offset'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION social.clamp_offset(integer) IS
+	'The offset a paged read uses: 0 when NULL or negative, else at most the offset cap.';
 
 CREATE FUNCTION social.friendship_status(me text, other text) RETURNS text
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -373,9 +388,10 @@ COMMENT ON FUNCTION social.friendship_status(text, text) IS
 -- time of its last action, so the page is sorted and cut before any log row is read: only the
 -- messages of the page's requests are fetched.
 CREATE FUNCTION social.pending_requests(me text, "limit" integer DEFAULT NULL,
-										"offset" integer DEFAULT NULL,
-										OUT id uuid, OUT address text, OUT created_at timestamptz,
-										OUT message text, OUT total bigint)
+												   "offset" integer DEFAULT NULL,
+												   OUT id uuid, OUT address text,
+												   OUT created_at timestamptz, OUT message text,
+												   OUT total bigint)
 	RETURNS SETOF record
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
@@ -392,7 +408,7 @@ BEGIN ATOMIC
 		  AND NOT EXISTS (SELECT FROM social.blocks b
 						  WHERE b.blocker_address = f.last_actor AND b.blocked_address = p.me)
 		ORDER BY f.updated_at DESC, f.last_actor
-		LIMIT social.clamp_limit("limit", 100, 200) OFFSET social.clamp_offset("offset")
+		LIMIT social.page_limit('pending_requests', "limit") OFFSET social.clamp_offset("offset")
 	)
 	SELECT page.id, page.address, page.created_at,
 		   (SELECT a.metadata ->> 'message' FROM social.friendship_actions a
@@ -402,12 +418,13 @@ BEGIN ATOMIC
 	ORDER BY page.created_at DESC, page.address;
 END;
 COMMENT ON FUNCTION social.pending_requests(text, integer, integer) IS
-	'Requests others sent to me, newest first; limit defaults to 100, clamped at 200.';
+	'Requests others sent to me, newest first; limit and offset clamped as social.page_limit(''pending_requests'', ...) and social.clamp_offset say.';
 
 CREATE FUNCTION social.sent_requests(me text, "limit" integer DEFAULT NULL,
-									 "offset" integer DEFAULT NULL,
-									 OUT id uuid, OUT address text, OUT created_at timestamptz,
-									 OUT message text, OUT total bigint)
+												"offset" integer DEFAULT NULL,
+												OUT id uuid, OUT address text,
+												OUT created_at timestamptz, OUT message text,
+												OUT total bigint)
 	RETURNS SETOF record
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
@@ -428,7 +445,7 @@ BEGIN ATOMIC
 		  AND NOT EXISTS (SELECT FROM social.blocks b
 						  WHERE b.blocker_address = r.address AND b.blocked_address = p.me)
 		ORDER BY r.created_at DESC, r.address
-		LIMIT social.clamp_limit("limit", 100, 200) OFFSET social.clamp_offset("offset")
+		LIMIT social.page_limit('sent_requests', "limit") OFFSET social.clamp_offset("offset")
 	)
 	SELECT page.id, page.address, page.created_at,
 		   (SELECT a.metadata ->> 'message' FROM social.friendship_actions a
@@ -438,11 +455,12 @@ BEGIN ATOMIC
 	ORDER BY page.created_at DESC, page.address;
 END;
 COMMENT ON FUNCTION social.sent_requests(text, integer, integer) IS
-	'Requests I sent that are still open, newest first; limit defaults to 100, clamped at 200.';
+	'Requests I sent that are still open, newest first; limit and offset clamped as social.page_limit(''sent_requests'', ...) and social.clamp_offset say.';
 
 CREATE FUNCTION social.blocked_users(me text, "limit" integer DEFAULT NULL,
-									 "offset" integer DEFAULT NULL,
-									 OUT address text, OUT blocked_at timestamptz, OUT total bigint)
+												"offset" integer DEFAULT NULL,
+												OUT address text, OUT blocked_at timestamptz,
+												OUT total bigint)
 	RETURNS SETOF record
 	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
@@ -450,10 +468,10 @@ BEGIN ATOMIC
 	FROM social.blocks b
 	WHERE b.blocker_address = social.normalize_address(me)
 	ORDER BY b.blocked_at DESC, b.blocked_address
-	LIMIT social.clamp_limit("limit", 200, 200) OFFSET social.clamp_offset("offset");
+	LIMIT social.page_limit('blocked_users', "limit") OFFSET social.clamp_offset("offset");
 END;
 COMMENT ON FUNCTION social.blocked_users(text, integer, integer) IS
-	'Users I block, newest first; limit defaults to and is clamped at 200.';
+	'Users I block, newest first; limit and offset clamped as social.page_limit(''blocked_users'', ...) and social.clamp_offset say.';
 
 CREATE FUNCTION social.blocking_status(me text, OUT blocked_users text[],
 									   OUT blocked_by_users text[])
@@ -958,121 +976,11 @@ GRANT SELECT ON social.presence_sessions, social.daily_active_users, social.sess
 	TO social_analyst;
 
 -- =============================================================================================
--- 0.3.0: page sizes written once (migrations/social--0.2.0--0.3.0.sql has the design notes).
+-- 0.3.0: page sizes written once (migrations/social--0.2.0--0.3.0.sql has the design notes; the
+-- functions themselves are defined in their final form above).
 -- =============================================================================================
 
-CREATE FUNCTION social.page_limit(list text, requested integer) RETURNS integer
-	AS 'MODULE_PATHNAME', 'social_page_limit'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION social.page_limit(text, integer) IS
-	'The page size a paged read uses for the requested limit: the list''s default when NULL, zero or negative, else at most its maximum.';
-
-CREATE FUNCTION social.page_number(list text, "limit" integer, "offset" integer) RETURNS integer
-	AS 'MODULE_PATHNAME', 'social_page_number'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION social.page_number(text, integer, integer) IS
-	'The page number ceil(offset / limit) + 1 of a paged read, from the limit and offset it uses for those requested.';
-
--- Same values as the SQL it replaces; the cap is now paging.c's.
-CREATE OR REPLACE FUNCTION social.clamp_offset(requested integer) RETURNS integer
-	AS 'MODULE_PATHNAME', 'social_clamp_offset'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION social.clamp_offset(integer) IS
-	'The offset a paged read uses: 0 when NULL or negative, else at most the offset cap.';
-
-COMMENT ON FUNCTION social.friends(text, integer, integer) IS
-	'Friends of me ordered by address; limit and offset clamped as social.page_limit(''friends'', ...) and social.clamp_offset say.';
-COMMENT ON FUNCTION social.mutual_friends(text, text, integer, integer) IS
-	'Friends both users share, ordered by address; empty when either blocks the other; limit and offset clamped as social.page_limit(''mutual_friends'', ...) and social.clamp_offset say.';
-
-CREATE OR REPLACE FUNCTION social.pending_requests(me text, "limit" integer DEFAULT NULL,
-												   "offset" integer DEFAULT NULL,
-												   OUT id uuid, OUT address text,
-												   OUT created_at timestamptz, OUT message text,
-												   OUT total bigint)
-	RETURNS SETOF record
-	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	WITH p AS (SELECT social.normalize_address(me) AS me),
-	page AS (
-		SELECT f.id, f.last_actor::text AS address, f.updated_at AS created_at, f.last_action_id,
-			   count(*) OVER () AS total
-		FROM p, social.friendships f
-		WHERE f.last_action = 'request'
-		  AND (CASE WHEN f.last_actor = f.address_requester THEN f.address_requested
-					ELSE f.address_requester END) = p.me
-		  AND NOT EXISTS (SELECT FROM social.blocks b
-						  WHERE b.blocker_address = p.me AND b.blocked_address = f.last_actor)
-		  AND NOT EXISTS (SELECT FROM social.blocks b
-						  WHERE b.blocker_address = f.last_actor AND b.blocked_address = p.me)
-		ORDER BY f.updated_at DESC, f.last_actor
-		LIMIT social.page_limit('pending_requests', "limit") OFFSET social.clamp_offset("offset")
-	)
-	SELECT page.id, page.address, page.created_at,
-		   (SELECT a.metadata ->> 'message' FROM social.friendship_actions a
-			WHERE a.id = page.last_action_id),
-		   page.total
-	FROM page
-	ORDER BY page.created_at DESC, page.address;
-END;
-COMMENT ON FUNCTION social.pending_requests(text, integer, integer) IS
-	'Requests others sent to me, newest first; limit and offset clamped as social.page_limit(''pending_requests'', ...) and social.clamp_offset say.';
-
-CREATE OR REPLACE FUNCTION social.sent_requests(me text, "limit" integer DEFAULT NULL,
-												"offset" integer DEFAULT NULL,
-												OUT id uuid, OUT address text,
-												OUT created_at timestamptz, OUT message text,
-												OUT total bigint)
-	RETURNS SETOF record
-	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	WITH p AS (SELECT social.normalize_address(me) AS me),
-	r AS (
-		SELECT f.id,
-			   (CASE WHEN f.address_requester = p.me THEN f.address_requested
-					 ELSE f.address_requester END)::text AS address,
-			   f.updated_at AS created_at, f.last_action_id
-		FROM p, social.friendships f
-		WHERE f.last_action = 'request' AND f.last_actor = p.me
-	),
-	page AS (
-		SELECT r.id, r.address, r.created_at, r.last_action_id, count(*) OVER () AS total
-		FROM r, p
-		WHERE NOT EXISTS (SELECT FROM social.blocks b
-						  WHERE b.blocker_address = p.me AND b.blocked_address = r.address)
-		  AND NOT EXISTS (SELECT FROM social.blocks b
-						  WHERE b.blocker_address = r.address AND b.blocked_address = p.me)
-		ORDER BY r.created_at DESC, r.address
-		LIMIT social.page_limit('sent_requests', "limit") OFFSET social.clamp_offset("offset")
-	)
-	SELECT page.id, page.address, page.created_at,
-		   (SELECT a.metadata ->> 'message' FROM social.friendship_actions a
-			WHERE a.id = page.last_action_id),
-		   page.total
-	FROM page
-	ORDER BY page.created_at DESC, page.address;
-END;
-COMMENT ON FUNCTION social.sent_requests(text, integer, integer) IS
-	'Requests I sent that are still open, newest first; limit and offset clamped as social.page_limit(''sent_requests'', ...) and social.clamp_offset say.';
-
-CREATE OR REPLACE FUNCTION social.blocked_users(me text, "limit" integer DEFAULT NULL,
-												"offset" integer DEFAULT NULL,
-												OUT address text, OUT blocked_at timestamptz,
-												OUT total bigint)
-	RETURNS SETOF record
-	LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-	SELECT b.blocked_address::text, b.blocked_at, count(*) OVER ()
-	FROM social.blocks b
-	WHERE b.blocker_address = social.normalize_address(me)
-	ORDER BY b.blocked_at DESC, b.blocked_address
-	LIMIT social.page_limit('blocked_users', "limit") OFFSET social.clamp_offset("offset");
-END;
-COMMENT ON FUNCTION social.blocked_users(text, integer, integer) IS
-	'Users I block, newest first; limit and offset clamped as social.page_limit(''blocked_users'', ...) and social.clamp_offset say.';
-
--- Readable by the daemon and analysts, like the other read functions (clamp_offset keeps its
--- grants: CREATE OR REPLACE does not change them).
+-- Readable by the daemon and analysts, like the other read functions.
 REVOKE ALL ON FUNCTION
 	social.page_limit(text, integer),
 	social.page_number(text, integer, integer)
