@@ -100,7 +100,7 @@ FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 WHERE p.oid IN ('social.page_limit(text, integer)'::regprocedure,
 				'social.page_number(text, integer, integer)'::regprocedure,
 				'social.clamp_offset(integer)'::regprocedure)
-ORDER BY 1::text;
+ORDER BY p.oid::regprocedure::text;
 
 -- The SQL reads take their clamps from page_limit, with their own list's name, and clamp_offset.
 SELECT p.proname,
